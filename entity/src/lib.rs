@@ -1,0 +1,11 @@
+//! SeaORM entities for the favicon pipeline.
+//!
+//! `entities/` holds the table mappings, written in the shape `sea-orm-cli generate entity`
+//! produces; the value types stored in them (`FileStatus`, `FileType`, `ResultStatus`) and the
+//! finders the api and worker share live beside them. This crate knows nothing of HTTP or AWS.
+
+pub mod entities;
+mod values;
+
+pub use entities::{clients, files, results};
+pub use values::{FileStatus, FileType, ResultStatus};

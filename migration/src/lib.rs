@@ -1,0 +1,30 @@
+//! Database migrations of the favicon pipeline (PostgreSQL 15 and later).
+//!
+//! Written as SQL so that the constraints that keep data right (CHECKs, the unique
+//! `(file_id, domain)`, descending indexes) are visible exactly as PostgreSQL will hold them.
+
+#![expect(
+    elided_lifetimes_in_paths,
+    reason = "MigrationTrait is an async_trait whose signature spells `&SchemaManager`"
+)]
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_clients;
+mod m20261123_000002_create_files;
+mod m20261123_000003_create_results;
+
+/// The ordered list of migrations; the api runs it at start unless told not to.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_clients::Migration),
+            Box::new(m20261123_000002_create_files::Migration),
+            Box::new(m20261123_000003_create_results::Migration),
+        ]
+    }
+}
