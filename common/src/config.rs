@@ -1,0 +1,361 @@
+//! One typed configuration, read once from the environment. Defaults are documented in
+//! `.env.example` and the README; tests build a [`Settings`] and override fields directly.
+
+use std::{str::FromStr, time::Duration};
+
+use secrecy::SecretString;
+
+/// Why the environment could not be turned into [`Settings`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable without a default is not set.
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    /// A variable is set to something that does not parse.
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// What it was set to.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// All settings of the api and the worker.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// PostgreSQL.
+    pub database: DatabaseSettings,
+    /// S3, SNS and SQS.
+    pub aws: AwsSettings,
+    /// The HTTP server.
+    pub api: ApiSettings,
+    /// The SQS consumer.
+    pub worker: WorkerSettings,
+    /// How favicons are fetched.
+    pub resolver: ResolverSettings,
+    /// `compact` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+}
+
+/// PostgreSQL connection settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`, e.g. `postgres://postgres@127.0.0.1:5432/favicons`.
+    pub url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub max_connections: u32,
+    /// `RUN_MIGRATIONS` (default true): the api applies pending migrations at start.
+    pub run_migrations: bool,
+}
+
+/// Which S3 request checksums the SDK sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Checksums {
+    /// The SDK default (CRC32 on every upload); AWS S3 and LocalStack accept it.
+    WhenSupported,
+    /// Only where an operation requires one, for S3-compatible stores that reject the default.
+    WhenRequired,
+}
+
+impl DatabaseSettings {
+    /// Reads only the database settings, for commands that need nothing else.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env(&|name| std::env::var(name).ok()))
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: SecretString::from(env.required("DATABASE_URL")?),
+            max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            run_migrations: env.parse_or("RUN_MIGRATIONS", true)?,
+        })
+    }
+}
+
+/// AWS resources and how to reach them.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// `AWS_REGION` (default `us-east-1`).
+    pub region: String,
+    /// `AWS_ENDPOINT_OVERRIDE`: one endpoint for S3, SNS and SQS (LocalStack); unset in AWS.
+    /// Our own name, so that production never inherits a stray `AWS_ENDPOINT_URL`.
+    pub endpoint_override: Option<String>,
+    /// `S3_CHECKSUMS`: `when_supported` (default) or `when_required`.
+    pub s3_checksums: S3Checksums,
+    /// `S3_BUCKET`: where uploads are stored.
+    pub bucket: String,
+    /// `SNS_TOPIC_ARN`: where upload events are published.
+    pub topic_arn: String,
+    /// `SQS_QUEUE_URL`: the queue subscribed to the topic, read by the worker.
+    pub queue_url: String,
+    /// `SQS_DLQ_URL`: the queue's dead-letter queue.
+    pub dlq_url: String,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// `API_HOST` (default `127.0.0.1`).
+    pub host: String,
+    /// `API_PORT` (default 8080; 0 picks a free port).
+    pub port: u16,
+    /// `MAX_UPLOAD_BYTES` (default 10 MiB): larger uploads get 413.
+    pub max_upload_bytes: u64,
+    /// `REPUBLISH_AFTER_SECS` (default 60): a PENDING file whose event did not reach SNS is
+    /// published again after this long.
+    pub republish_after: Duration,
+}
+
+/// SQS consumer settings.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// `WORKER_FILE_CONCURRENCY` (default 4): files processed at once by one worker.
+    pub file_concurrency: usize,
+    /// `WORKER_DOMAIN_CONCURRENCY` (default 32): domains resolved at once within one file.
+    pub domain_concurrency: usize,
+    /// `SQS_WAIT_SECONDS` (default 20): the long-poll wait.
+    pub wait_seconds: i32,
+    /// `SQS_VISIBILITY_TIMEOUT_SECS` (default 300): how long a received message stays hidden;
+    /// the worker extends it while the file is running.
+    pub visibility_timeout_secs: i32,
+    /// `SQS_RETRY_DELAY_SECS` (default 30): after a transient failure the message becomes
+    /// visible again after this long (times the receive count), instead of the full timeout.
+    pub retry_delay_secs: i32,
+    /// `DLQ_CONSUMER` (default true): mark files whose messages reached the DLQ as FAILED.
+    pub dlq_consumer: bool,
+    /// `RESULT_BATCH_SIZE` (default 100): results written per database round trip.
+    pub result_batch_size: usize,
+    /// `SHUTDOWN_GRACE_SECS` (default 25): how long SIGTERM waits for files in flight.
+    pub shutdown_grace: Duration,
+}
+
+/// Favicon fetching settings.
+#[derive(Debug, Clone)]
+pub struct ResolverSettings {
+    /// `RESOLVER_TIMEOUT_SECS` (default 10): the whole budget of one domain.
+    pub domain_timeout: Duration,
+    /// `RESOLVER_CONNECT_TIMEOUT_SECS` (default 5).
+    pub connect_timeout: Duration,
+    /// `RESOLVER_MAX_TRIES` (default 2): tries per domain on transient errors.
+    pub max_tries: u32,
+    /// `RESOLVER_USER_AGENT`.
+    pub user_agent: String,
+    /// `RESOLVER_CONNECT_TO` (`ADDR:PORT`, unset by default): every connection goes there,
+    /// keeping the host name for SNI and `Host` (like curl's `--connect-to`). For tests and
+    /// benchmarks against local servers.
+    pub connect_to: Option<std::net::SocketAddr>,
+    /// `RESOLVER_ALLOW_PRIVATE` (default false): allow loopback and private addresses.
+    pub allow_private: bool,
+}
+
+/// The log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One compact line per event, for people.
+    Compact,
+    /// One JSON object per event, for log pipelines.
+    Json,
+}
+
+impl Settings {
+    /// Reads every setting from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every setting through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        Ok(Self {
+            database: DatabaseSettings::read(&env)?,
+            aws: AwsSettings {
+                region: env.string_or("AWS_REGION", "us-east-1"),
+                endpoint_override: env.optional("AWS_ENDPOINT_OVERRIDE"),
+                s3_checksums: match env.string_or("S3_CHECKSUMS", "when_supported").as_str() {
+                    "when_supported" => S3Checksums::WhenSupported,
+                    "when_required" => S3Checksums::WhenRequired,
+                    other => {
+                        return Err(env.invalid(
+                            "S3_CHECKSUMS",
+                            other,
+                            "expected when_supported or when_required",
+                        ));
+                    }
+                },
+                bucket: env.required("S3_BUCKET")?,
+                topic_arn: env.required("SNS_TOPIC_ARN")?,
+                queue_url: env.required("SQS_QUEUE_URL")?,
+                dlq_url: env.required("SQS_DLQ_URL")?,
+            },
+            api: ApiSettings {
+                host: env.string_or("API_HOST", "127.0.0.1"),
+                port: env.parse_or("API_PORT", 8080)?,
+                max_upload_bytes: env.parse_or("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)?,
+                republish_after: Duration::from_secs(env.parse_or("REPUBLISH_AFTER_SECS", 60)?),
+            },
+            worker: WorkerSettings {
+                file_concurrency: env.positive_or("WORKER_FILE_CONCURRENCY", 4)?,
+                domain_concurrency: env.positive_or("WORKER_DOMAIN_CONCURRENCY", 32)?,
+                wait_seconds: env.parse_or("SQS_WAIT_SECONDS", 20)?,
+                visibility_timeout_secs: env.parse_or("SQS_VISIBILITY_TIMEOUT_SECS", 300)?,
+                retry_delay_secs: env.parse_or("SQS_RETRY_DELAY_SECS", 30)?,
+                dlq_consumer: env.parse_or("DLQ_CONSUMER", true)?,
+                result_batch_size: env.positive_or("RESULT_BATCH_SIZE", 100)?,
+                shutdown_grace: Duration::from_secs(env.parse_or("SHUTDOWN_GRACE_SECS", 25)?),
+            },
+            resolver: ResolverSettings {
+                domain_timeout: Duration::from_secs(env.parse_or("RESOLVER_TIMEOUT_SECS", 10)?),
+                connect_timeout: Duration::from_secs(
+                    env.parse_or("RESOLVER_CONNECT_TIMEOUT_SECS", 5)?,
+                ),
+                max_tries: env.positive_or("RESOLVER_MAX_TRIES", 2)?,
+                user_agent: env.string_or(
+                    "RESOLVER_USER_AGENT",
+                    "favicon-pipeline/0.1 (+https://github.com/favicon-pipeline)",
+                ),
+                connect_to: env.parse_optional("RESOLVER_CONNECT_TO")?,
+                allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", false)?,
+            },
+            log_format: match env.string_or("LOG_FORMAT", "compact").as_str() {
+                "compact" => LogFormat::Compact,
+                "json" => LogFormat::Json,
+                other => return Err(env.invalid("LOG_FORMAT", other, "expected compact or json")),
+            },
+        })
+    }
+}
+
+/// Typed access to one lookup function.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn string_or(&self, name: &'static str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn invalid(&self, name: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+        ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn parse_optional<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.optional(name)
+            .map(|value| {
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|e| self.invalid(name, &value, e))
+            })
+            .transpose()
+    }
+
+    fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        Ok(self.parse_optional(name)?.unwrap_or(default))
+    }
+
+    fn positive_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Default + ToString,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parse_or(name, default)?;
+        if value <= T::default() {
+            return Err(self.invalid(name, &value.to_string(), "must be greater than 0"));
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn minimal() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("DATABASE_URL", "postgres://localhost/db"),
+            ("S3_BUCKET", "bucket"),
+            ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:topic"),
+            ("SQS_QUEUE_URL", "http://localhost:4566/000000000000/queue"),
+            ("SQS_DLQ_URL", "http://localhost:4566/000000000000/dlq"),
+        ])
+    }
+
+    fn settings(vars: &HashMap<&'static str, &'static str>) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| vars.get(name).map(|v| (*v).to_owned()))
+    }
+
+    #[test]
+    fn defaults_apply_when_only_resources_are_set() {
+        let settings = settings(&minimal()).unwrap();
+        assert_eq!(settings.api.max_upload_bytes, 10 * 1024 * 1024);
+        assert_eq!(settings.api.port, 8080);
+        assert_eq!(settings.worker.wait_seconds, 20);
+        assert_eq!(settings.aws.endpoint_override, None);
+        assert_eq!(settings.log_format, LogFormat::Compact);
+        assert!(settings.database.run_migrations);
+        assert!(!settings.resolver.allow_private);
+    }
+
+    #[test]
+    fn a_missing_resource_is_named() {
+        let mut vars = minimal();
+        vars.remove("SQS_QUEUE_URL");
+        let err = settings(&vars).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable SQS_QUEUE_URL is required but not set"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_variable_name() {
+        let mut vars = minimal();
+        vars.insert("WORKER_FILE_CONCURRENCY", "0");
+        assert!(
+            settings(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("WORKER_FILE_CONCURRENCY")
+        );
+        let mut vars = minimal();
+        vars.insert("LOG_FORMAT", "xml");
+        assert!(
+            settings(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("LOG_FORMAT")
+        );
+        let mut vars = minimal();
+        vars.insert("RESOLVER_CONNECT_TO", "not-an-address");
+        assert!(
+            settings(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("RESOLVER_CONNECT_TO")
+        );
+    }
+}

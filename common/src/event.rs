@@ -1,0 +1,94 @@
+//! The event that announces an uploaded file: published to SNS by the api, delivered raw to
+//! SQS, consumed by the worker.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The `eventType` message attribute of a [`FileEvent`].
+pub const FILE_UPLOADED: &str = "file.uploaded";
+
+/// "File `file_id` is stored at `s3://s3_bucket/s3_key` and waits to be processed."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEvent {
+    /// The `files` row.
+    pub file_id: Uuid,
+    /// Bucket of the uploaded object.
+    pub s3_bucket: String,
+    /// Key of the uploaded object.
+    pub s3_key: String,
+}
+
+/// A message body that is not a [`FileEvent`].
+#[derive(Debug, thiserror::Error)]
+#[error("not a file event: {0}")]
+pub struct InvalidEvent(#[from] serde_json::Error);
+
+/// The SNS notification envelope, present when a subscription does not use raw delivery.
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+impl FileEvent {
+    /// The JSON body published to SNS.
+    pub fn to_json(&self) -> String {
+        // Serialising a struct of strings and a UUID cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses an SQS body, raw or wrapped in an SNS notification envelope.
+    pub fn from_sqs_body(body: &str) -> Result<Self, InvalidEvent> {
+        if let Ok(envelope) = serde_json::from_str::<SnsEnvelope>(body)
+            && envelope.kind == "Notification"
+        {
+            return Ok(serde_json::from_str(&envelope.message)?);
+        }
+        Ok(serde_json::from_str(body)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> FileEvent {
+        FileEvent {
+            file_id: Uuid::nil(),
+            s3_bucket: "bucket".into(),
+            s3_key: "uploads/x/a.csv".into(),
+        }
+    }
+
+    #[test]
+    fn raw_body_round_trips_in_camel_case() {
+        let json = event().to_json();
+        assert!(
+            json.contains("\"fileId\"")
+                && json.contains("\"s3Bucket\"")
+                && json.contains("\"s3Key\"")
+        );
+        assert_eq!(FileEvent::from_sqs_body(&json).unwrap(), event());
+    }
+
+    #[test]
+    fn sns_envelope_is_unwrapped() {
+        let body = serde_json::json!({
+            "Type": "Notification",
+            "MessageId": "1",
+            "TopicArn": "arn:aws:sns:us-east-1:000000000000:t",
+            "Message": event().to_json(),
+        })
+        .to_string();
+        assert_eq!(FileEvent::from_sqs_body(&body).unwrap(), event());
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        assert!(FileEvent::from_sqs_body("hello").is_err());
+        assert!(FileEvent::from_sqs_body("{\"fileId\":\"nope\"}").is_err());
+    }
+}
