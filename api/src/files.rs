@@ -1,0 +1,170 @@
+//! Queries and mutations on files, always scoped to the calling client: another client's file
+//! is as absent as one that never existed.
+
+use chrono::Utc;
+use entity::{FileStatus, FileType, files};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// What is known of a file when its upload has been stored.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Chosen before the upload so the S3 key can contain it.
+    pub id: Uuid,
+    /// The uploading client.
+    pub client_id: Uuid,
+    /// The name the client gave, control characters removed.
+    pub original_name: String,
+    /// Where it is stored.
+    pub s3_bucket: String,
+    /// Its key.
+    pub s3_key: String,
+    /// CSV or JSON.
+    pub file_type: FileType,
+    /// Its size.
+    pub size_bytes: i64,
+}
+
+/// Inserts the `files` row of a stored upload, PENDING and not yet published.
+pub async fn insert_pending(db: &DatabaseConnection, new: NewFile) -> Result<files::Model, DbErr> {
+    let now = Utc::now();
+    files::ActiveModel {
+        id: Set(new.id),
+        client_id: Set(new.client_id),
+        original_name: Set(new.original_name),
+        s3_bucket: Set(new.s3_bucket),
+        s3_key: Set(new.s3_key),
+        file_type: Set(new.file_type),
+        size_bytes: Set(new.size_bytes),
+        status: Set(FileStatus::Pending),
+        error_message: Set(None),
+        total_count: Set(0),
+        succeeded_count: Set(0),
+        failed_count: Set(0),
+        published_at: Set(None),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        processed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+/// The client's file `file_id`, if it exists and is theirs.
+pub async fn find_for_client(
+    db: &DatabaseConnection,
+    client_id: Uuid,
+    file_id: Uuid,
+) -> Result<Option<files::Model>, DbErr> {
+    files::Entity::find_by_id(file_id)
+        .filter(files::Column::ClientId.eq(client_id))
+        .one(db)
+        .await
+}
+
+/// One page of a client's files, newest first, and how many there are in all.
+pub async fn list_for_client(
+    db: &DatabaseConnection,
+    client_id: Uuid,
+    status: Option<FileStatus>,
+    page: u64,
+    limit: u64,
+) -> Result<(Vec<files::Model>, u64), DbErr> {
+    let mut query = files::Entity::find().filter(files::Column::ClientId.eq(client_id));
+    if let Some(status) = status {
+        query = query.filter(files::Column::Status.eq(status));
+    }
+    let total = query.clone().count(db).await?;
+    let items = query
+        .order_by_desc(files::Column::CreatedAt)
+        .order_by_desc(files::Column::Id)
+        .offset((page - 1) * limit)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}
+
+/// Progress counters of a file, as the API shows them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    /// Distinct domains in the file (known once the worker has read it).
+    pub total: i32,
+    /// Domains with a favicon.
+    pub succeeded: i32,
+    /// Domains without one.
+    pub failed: i32,
+    /// `succeeded + failed`.
+    pub processed: i32,
+    /// `processed / total` in percent, 0 to 100 (100 once the file is terminal).
+    pub percent: f64,
+}
+
+impl Progress {
+    /// The counters of `file`.
+    pub fn of(file: &files::Model) -> Self {
+        let processed = file.succeeded_count + file.failed_count;
+        let percent = if file.status.is_terminal() {
+            100.0
+        } else if file.total_count > 0 {
+            (f64::from(processed) * 1000.0 / f64::from(file.total_count)).floor() / 10.0
+        } else {
+            0.0
+        };
+        Self {
+            total: file.total_count,
+            succeeded: file.succeeded_count,
+            failed: file.failed_count,
+            processed,
+            percent,
+        }
+    }
+}
+
+/// A file as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileView {
+    /// The file's id.
+    pub id: Uuid,
+    /// The name it was uploaded with.
+    pub original_name: String,
+    /// `csv` or `json`.
+    pub file_type: FileType,
+    /// Its size in bytes.
+    pub size_bytes: i64,
+    /// `PENDING`, `PROCESSING`, `COMPLETED` or `FAILED`.
+    pub status: FileStatus,
+    /// Why it failed, when it did.
+    pub error_message: Option<String>,
+    /// Counters.
+    pub progress: Progress,
+    /// When it was uploaded.
+    pub created_at: chrono::DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: chrono::DateTime<Utc>,
+    /// When it reached a terminal status.
+    pub processed_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl From<files::Model> for FileView {
+    fn from(file: files::Model) -> Self {
+        Self {
+            progress: Progress::of(&file),
+            id: file.id,
+            original_name: file.original_name,
+            file_type: file.file_type,
+            size_bytes: file.size_bytes,
+            status: file.status,
+            error_message: file.error_message,
+            created_at: file.created_at,
+            updated_at: file.updated_at,
+            processed_at: file.processed_at,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Announcing stored files on SNS, and re-announcing those whose first publish failed, so
+//! that no accepted file is ever lost.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_sns::types::MessageAttributeValue;
+use chrono::Utc;
+use common::event::{FILE_UPLOADED, FileEvent};
+use entity::{FileStatus, files};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait, sea_query::Expr,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::AppState;
+
+/// Files re-published per sweep of the re-publisher.
+const REPUBLISH_BATCH: u64 = 50;
+
+/// Publishes the event of `file` to the topic, with `eventType` and `fileId` attributes.
+pub async fn publish_file_event(state: &AppState, file: &files::Model) -> anyhow::Result<()> {
+    let event = FileEvent {
+        file_id: file.id,
+        s3_bucket: file.s3_bucket.clone(),
+        s3_key: file.s3_key.clone(),
+    };
+    let attribute = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+    };
+    state
+        .aws
+        .sns
+        .publish()
+        .topic_arn(&state.settings.aws.topic_arn)
+        .message(event.to_json())
+        .message_attributes("eventType", attribute(FILE_UPLOADED)?)
+        .message_attributes("fileId", attribute(&file.id.to_string())?)
+        .send()
+        .await
+        .context("failed to publish the file event to SNS")?;
+    Ok(())
+}
+
+/// Publishes the event of a new file and records that it was sent. A failure is logged and
+/// left to the re-publisher: the file is stored and will be processed later.
+pub async fn announce(state: &AppState, file: &files::Model) {
+    let outcome = match publish_file_event(state, file).await {
+        Ok(()) => mark_published(&state.db, file.id)
+            .await
+            .context("failed to record the publish"),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = outcome {
+        tracing::warn!(
+            file.id = %file.id,
+            error.message = %format!("{error:#}"),
+            "file {} stored but not announced; the re-publisher will retry", file.id
+        );
+    }
+}
+
+async fn mark_published(
+    db: &DatabaseConnection,
+    file_id: uuid::Uuid,
+) -> Result<(), sea_orm::DbErr> {
+    files::Entity::update_many()
+        .col_expr(files::Column::PublishedAt, Expr::value(Utc::now()))
+        .filter(files::Column::Id.eq(file_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Publishes once more every PENDING file that has waited longer than `republish_after`
+/// without a recorded publish. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
+/// api instances share the work. Returns how many were published.
+pub async fn republish_stale(state: &AppState) -> anyhow::Result<usize> {
+    let cutoff = Utc::now()
+        - chrono::Duration::from_std(state.settings.api.republish_after).unwrap_or_default();
+    let txn = state.db.begin().await?;
+    let stale = files::Entity::find()
+        .filter(files::Column::Status.eq(FileStatus::Pending))
+        .filter(files::Column::PublishedAt.is_null())
+        .filter(files::Column::CreatedAt.lt(cutoff))
+        .order_by_asc(files::Column::CreatedAt)
+        .limit(REPUBLISH_BATCH)
+        .lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        )
+        .all(&txn)
+        .await?;
+    let mut published = 0;
+    for file in &stale {
+        publish_file_event(state, file).await?;
+        files::Entity::update_many()
+            .col_expr(files::Column::PublishedAt, Expr::value(Utc::now()))
+            .filter(files::Column::Id.eq(file.id))
+            .exec(&txn)
+            .await?;
+        tracing::info!(file.id = %file.id, "re-published file {}", file.id);
+        published += 1;
+    }
+    txn.commit().await?;
+    Ok(published)
+}
+
+/// Runs [`republish_stale`] every `interval` until `shutdown` is cancelled.
+pub async fn run_republisher(state: AppState, interval: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticker.tick() => {
+                if let Err(error) = republish_stale(&state).await {
+                    tracing::warn!(error.message = %format!("{error:#}"), "re-publishing stale files failed");
+                }
+            }
+        }
+    }
+}

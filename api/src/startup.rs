@@ -1,0 +1,84 @@
+//! Building and running the API: what `main` calls and what the tests start on port 0.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use common::{Settings, aws::AwsClients};
+use migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{publish, routes, state::AppState};
+
+/// A bound, ready-to-serve API.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    port: u16,
+}
+
+impl Application {
+    /// Connects to the database (running pending migrations unless disabled), builds the AWS
+    /// clients and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = common::db::connect(&settings.database)
+            .await
+            .context("failed to connect to the database")?;
+        if settings.database.run_migrations {
+            migration::Migrator::up(&db, None)
+                .await
+                .context("failed to run migrations")?;
+        }
+        let aws = AwsClients::from_settings(&settings.aws).await;
+        let address = format!("{}:{}", settings.api.host, settings.api.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("failed to bind {address}"))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            state: AppState {
+                db,
+                aws,
+                settings: Arc::new(settings),
+            },
+            port,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes requests in flight.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = CancellationToken::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            common::shutdown::signal().await;
+            trigger.cancel();
+        });
+        self.run_until(shutdown).await
+    }
+
+    /// Serves, with the re-publisher beside it, until `shutdown` is cancelled.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let republish_every = (self.state.settings.api.republish_after / 2)
+            .clamp(Duration::from_millis(200), Duration::from_secs(30));
+        let republisher = tokio::spawn(publish::run_republisher(
+            self.state.clone(),
+            republish_every,
+            shutdown.clone(),
+        ));
+        tracing::info!(port = self.port, "api listening on port {}", self.port);
+        axum::serve(self.listener, routes::router(self.state))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .context("the HTTP server failed")?;
+        republisher.await.context("the re-publisher panicked")?;
+        tracing::info!("api stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use common::{Settings, aws::AwsClients};
+use sea_orm::DatabaseConnection;
+
+/// Shared, cheaply cloned handler state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The PostgreSQL pool.
+    pub db: DatabaseConnection,
+    /// S3 and SNS (SQS is the worker's).
+    pub aws: AwsClients,
+    /// The configuration the app was built with.
+    pub settings: Arc<Settings>,
+}

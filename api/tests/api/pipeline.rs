@@ -1,0 +1,45 @@
+//! The walking skeleton: a file goes from upload through S3, SNS and SQS to a terminal status.
+
+use crate::helpers::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_csv_flows_through_the_pipeline_to_completed() {
+    let app = TestApp::spawn().await;
+    let csv = "domain\nexample.com\nhttps://Example.com/path\nmissing.example.org\nnot a domain\n";
+
+    let response = app
+        .upload("domains.csv", "text/csv", csv.as_bytes().to_vec())
+        .await;
+
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "PENDING");
+    assert_eq!(body["file_type"], "csv");
+    assert_eq!(body["original_name"], "domains.csv");
+    let id = body["id"].as_str().unwrap();
+
+    let stored = app
+        .aws
+        .s3
+        .get_object()
+        .bucket(&app.settings.aws.bucket)
+        .key(format!("uploads/{id}/domains.csv"))
+        .send()
+        .await
+        .expect("the upload is stored in S3");
+    assert_eq!(
+        stored.body.collect().await.unwrap().into_bytes().as_ref(),
+        csv.as_bytes()
+    );
+
+    let file = app.wait_until_terminal(id).await;
+    assert_eq!(file["status"], "COMPLETED", "{file}");
+    assert_eq!(
+        file["progress"]["total"], 3,
+        "duplicates count once: {file}"
+    );
+    assert_eq!(file["progress"]["succeeded"], 1, "{file}");
+    assert_eq!(file["progress"]["failed"], 2, "{file}");
+    assert_eq!(file["progress"]["percent"], 100.0);
+    assert!(file["processed_at"].is_string());
+}
