@@ -1,0 +1,210 @@
+//! The receive loop: long-polls the queue while permits for files are free, handles each
+//! message in its own task with a heartbeat, and on shutdown stops polling, then finishes or
+//! releases what is in flight within the grace period.
+
+use std::{sync::Arc, time::Duration};
+
+use common::event::FileEvent;
+use tokio::{sync::Semaphore, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::{
+    context::Context,
+    process::{Outcome, ProcessError, process_file},
+    queue::{Message, Queue},
+    store,
+};
+
+/// Consumes `queue` until `shutdown` is cancelled.
+pub async fn run(
+    ctx: Arc<Context>,
+    queue: Arc<dyn Queue>,
+    owner: Uuid,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(ctx.settings.worker.file_concurrency));
+    let stop_work = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let first = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let wanted = 1 + i32::try_from(permits.available_permits().min(9)).unwrap_or(0);
+        let received = tokio::select! {
+            () = shutdown.cancelled() => break,
+            received = queue.receive(wanted) => received,
+        };
+        let messages = match received {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(error.message = %format!("{error:#}"), "receiving messages failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let mut first = Some(first);
+        for message in messages {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match permits.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (ctx, queue, stop) = (ctx.clone(), queue.clone(), stop_work.clone());
+            let span = tracing::info_span!("message", message.id = %message.id, file.id = tracing::field::Empty);
+            tasks.spawn(
+                async move {
+                    handle_message(&ctx, &queue, message, owner, &stop).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+    }
+    drain(tasks, stop_work, ctx.settings.worker.shutdown_grace).await;
+}
+
+/// Waits up to `grace` for tasks, then asks the rest to release their files and waits for
+/// them to do so.
+async fn drain(mut tasks: JoinSet<()>, stop_work: CancellationToken, grace: Duration) {
+    if tasks.is_empty() {
+        return;
+    }
+    tracing::info!(tasks = tasks.len(), "waiting for files in flight");
+    let finished =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
+        tracing::warn!(
+            tasks = tasks.len(),
+            "grace period over; releasing files in flight"
+        );
+        stop_work.cancel();
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Handles one message: parse, process with a heartbeat, then delete, release or leave it.
+async fn handle_message(
+    ctx: &Arc<Context>,
+    queue: &Arc<dyn Queue>,
+    message: Message,
+    owner: Uuid,
+    stop: &CancellationToken,
+) {
+    let queue_ref: &dyn Queue = queue.as_ref();
+    let event = match FileEvent::from_sqs_body(&message.body) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::error!(error.message = %error, "dropping an unparsable message");
+            delete(queue_ref, &message).await;
+            return;
+        }
+    };
+    tracing::Span::current().record("file.id", tracing::field::display(event.file_id));
+    let heartbeat = CancellationToken::new();
+    let beating = tokio::spawn(heartbeat_loop(
+        ctx.clone(),
+        queue.clone(),
+        message.receipt_handle.clone(),
+        event.file_id,
+        owner,
+        heartbeat.clone(),
+    ));
+    let result = process_file(ctx, &event, owner, stop).await;
+    heartbeat.cancel();
+    let _ = beating.await;
+    let receipt_handle = message.receipt_handle.as_str();
+    let visibility = |seconds: i32| async move {
+        if let Err(error) = queue_ref.set_visibility(receipt_handle, seconds).await {
+            tracing::warn!(error.message = %format!("{error:#}"), "failed to change the message's visibility");
+        }
+    };
+    match result {
+        Ok(Outcome::Done) => delete(queue_ref, &message).await,
+        Ok(Outcome::HeldElsewhere) => {
+            tracing::info!(
+                "file {} is held by another worker; leaving the message",
+                event.file_id
+            );
+            visibility(ctx.settings.worker.retry_delay_secs).await;
+        }
+        Ok(Outcome::Interrupted) => {
+            if let Err(error) = store::release(&ctx.db, event.file_id, owner).await {
+                tracing::warn!(error.message = %error, "failed to release file {}", event.file_id);
+            }
+            visibility(0).await;
+            tracing::info!("released file {} for another worker", event.file_id);
+        }
+        Err(ProcessError::Permanent(reason)) => {
+            tracing::warn!(error.message = %reason, "file {} failed", event.file_id);
+            match store::fail(&ctx.db, event.file_id, &reason).await {
+                Ok(()) => delete(queue_ref, &message).await,
+                Err(error) => {
+                    tracing::error!(error.message = %error, "failed to mark file {} FAILED; SQS will redeliver", event.file_id)
+                }
+            }
+        }
+        Err(ProcessError::Transient(error)) => {
+            let text = format!("{error:#}");
+            tracing::warn!(error.message = %text, receive_count = message.receive_count, "file {} hit a transient error; SQS will redeliver", event.file_id);
+            let _ = store::note_error(&ctx.db, event.file_id, &text).await;
+            let _ = store::release(&ctx.db, event.file_id, owner).await;
+            let delay = ctx
+                .settings
+                .worker
+                .retry_delay_secs
+                .saturating_mul(i32::try_from(message.receive_count).unwrap_or(1));
+            visibility(delay.min(ctx.settings.worker.visibility_timeout_secs)).await;
+        }
+    }
+}
+
+async fn heartbeat_loop(
+    ctx: Arc<Context>,
+    queue: Arc<dyn Queue>,
+    receipt_handle: String,
+    file_id: Uuid,
+    owner: Uuid,
+    done: CancellationToken,
+) {
+    let every = Duration::from_secs(
+        u64::try_from(ctx.settings.worker.visibility_timeout_secs / 3)
+            .unwrap_or(1)
+            .max(1),
+    );
+    loop {
+        tokio::select! {
+            () = done.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if let Err(error) = queue
+            .set_visibility(&receipt_handle, ctx.settings.worker.visibility_timeout_secs)
+            .await
+        {
+            tracing::warn!(error.message = %format!("{error:#}"), "heartbeat failed to extend the message");
+        }
+        match store::renew_lease(&ctx.db, file_id, owner, ctx.lease()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("lost the lease on file {file_id}"),
+            Err(error) => {
+                tracing::warn!(error.message = %error, "heartbeat failed to renew the lease")
+            }
+        }
+    }
+}
+
+async fn delete(queue: &dyn Queue, message: &Message) {
+    if let Err(error) = queue.delete(&message.receipt_handle).await {
+        tracing::warn!(error.message = %format!("{error:#}"), "failed to delete message {}", message.id);
+    }
+}

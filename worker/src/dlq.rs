@@ -1,0 +1,64 @@
+//! The dead-letter consumer: a message that failed its maximum receives lands in the DLQ;
+//! its file is marked FAILED with the last error recorded, and the message is removed.
+
+use std::{sync::Arc, time::Duration};
+
+use common::event::FileEvent;
+use tokio_util::sync::CancellationToken;
+
+use crate::{context::Context, queue::Queue, store};
+
+/// Drains `dlq` until `shutdown` is cancelled.
+pub async fn run(ctx: Arc<Context>, dlq: Arc<dyn Queue>, shutdown: CancellationToken) {
+    loop {
+        let received = tokio::select! {
+            () = shutdown.cancelled() => return,
+            received = dlq.receive(10) => received,
+        };
+        let messages = match received {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(error.message = %format!("{error:#}"), "receiving from the DLQ failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        for message in messages {
+            let handled = match FileEvent::from_sqs_body(&message.body) {
+                Ok(event) => fail_file(&ctx, &event).await,
+                Err(error) => {
+                    tracing::error!(message.id = %message.id, error.message = %error, "dropping an unparsable DLQ message");
+                    true
+                }
+            };
+            if handled && let Err(error) = dlq.delete(&message.receipt_handle).await {
+                tracing::warn!(error.message = %format!("{error:#}"), "failed to delete a DLQ message");
+            }
+        }
+    }
+}
+
+async fn fail_file(ctx: &Context, event: &FileEvent) -> bool {
+    let last = store::last_error(&ctx.db, event.file_id)
+        .await
+        .ok()
+        .flatten();
+    let reason = match last {
+        Some(last) => format!(
+            "processing failed repeatedly and the message was dead-lettered; last error: {last}"
+        ),
+        None => "processing failed repeatedly and the message was dead-lettered".to_owned(),
+    };
+    match store::fail(&ctx.db, event.file_id, &reason).await {
+        Ok(()) => {
+            tracing::warn!(file.id = %event.file_id, "file {} dead-lettered and marked FAILED", event.file_id);
+            true
+        }
+        Err(error) => {
+            tracing::error!(file.id = %event.file_id, error.message = %error, "failed to mark a dead-lettered file FAILED");
+            false
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The queue seen by the worker: receive, delete, change visibility. A trait so the consumer
+//! loop can be unit-tested; [`SqsQueue`] is the real one.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// SQS's id, for logs only (redriven messages get new ids).
+    pub id: String,
+    /// The body: a file event, raw or in an SNS envelope.
+    pub body: String,
+    /// Handle for delete and visibility changes.
+    pub receipt_handle: String,
+    /// How many times SQS has handed this message out, this time included.
+    pub receive_count: u32,
+}
+
+/// A queue the worker consumes.
+#[async_trait]
+pub trait Queue: Send + Sync + std::fmt::Debug {
+    /// Long-polls for up to `max` (1 to 10) messages.
+    async fn receive(&self, max: i32) -> anyhow::Result<Vec<Message>>;
+    /// Removes a handled message.
+    async fn delete(&self, receipt_handle: &str) -> anyhow::Result<()>;
+    /// Hides the message for `seconds` more from now (0 releases it at once).
+    async fn set_visibility(&self, receipt_handle: &str, seconds: i32) -> anyhow::Result<()>;
+}
+
+/// An SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+    wait_seconds: i32,
+    visibility_timeout: i32,
+}
+
+impl SqsQueue {
+    /// The queue at `url`, long-polled for `wait_seconds`, messages hidden for
+    /// `visibility_timeout` seconds once received.
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        url: &str,
+        wait_seconds: i32,
+        visibility_timeout: i32,
+    ) -> Self {
+        Self {
+            client,
+            url: url.to_owned(),
+            wait_seconds,
+            visibility_timeout,
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn receive(&self, max: i32) -> anyhow::Result<Vec<Message>> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(self.wait_seconds)
+            .visibility_timeout(self.visibility_timeout)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .with_context(|| format!("failed to receive from {}", self.url))?;
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|message| {
+                let receive_count = message
+                    .attributes()
+                    .and_then(|attributes| {
+                        attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount)
+                    })
+                    .and_then(|count| count.parse().ok())
+                    .unwrap_or(1);
+                Some(Message {
+                    id: message.message_id.unwrap_or_default(),
+                    body: message.body.unwrap_or_default(),
+                    receipt_handle: message.receipt_handle?,
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt_handle: &str) -> anyhow::Result<()> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .context("failed to delete a message")?;
+        Ok(())
+    }
+
+    async fn set_visibility(&self, receipt_handle: &str, seconds: i32) -> anyhow::Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .context("failed to change a message's visibility")?;
+        Ok(())
+    }
+}
