@@ -1,0 +1,141 @@
+//! Prefixed copies of the pipeline's AWS resources on LocalStack, one set per test, shaped
+//! like `infra/template.yaml` (raw delivery, redrive to a DLQ after 3 receives, queue policy).
+
+use std::collections::HashMap;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::{aws::AwsClients, config::AwsSettings, config::S3Checksums};
+
+/// The LocalStack endpoint: `LOCALSTACK_ENDPOINT`, default `http://127.0.0.1:4566`.
+pub fn endpoint() -> String {
+    std::env::var("LOCALSTACK_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
+}
+
+/// Settings pointing at LocalStack, with resource names still empty.
+pub fn base_settings() -> AwsSettings {
+    AwsSettings {
+        region: "us-east-1".to_owned(),
+        endpoint_override: Some(endpoint()),
+        s3_checksums: S3Checksums::WhenSupported,
+        bucket: String::new(),
+        topic_arn: String::new(),
+        queue_url: String::new(),
+        dlq_url: String::new(),
+    }
+}
+
+/// Creates bucket, topic, queue and DLQ named with `prefix`, wired as in production.
+pub async fn isolated_resources(prefix: &str, visibility_timeout_secs: i32) -> AwsSettings {
+    let mut settings = base_settings();
+    let clients = AwsClients::from_settings(&settings).await;
+    let bucket = format!("{prefix}uploads");
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "LocalStack is required for the integration tests but S3 at {} failed ({error:?}). \
+             Run `scripts/test` (it starts LocalStack) or set LOCALSTACK_ENDPOINT.",
+                endpoint()
+            )
+        });
+    let topic_arn = clients
+        .sns
+        .create_topic()
+        .name(format!("{prefix}file-processing"))
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn
+        .expect("topic arn");
+    let dlq_url = create_queue(
+        &clients,
+        &format!("{prefix}file-processing-dlq"),
+        HashMap::new(),
+    )
+    .await;
+    let dlq_arn = queue_arn(&clients, &dlq_url).await;
+    let redrive =
+        serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3 }).to_string();
+    let queue_url = create_queue(
+        &clients,
+        &format!("{prefix}file-processing-queue"),
+        HashMap::from([
+            (QueueAttributeName::RedrivePolicy, redrive),
+            (
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            ),
+        ]),
+    )
+    .await;
+    let queue_arn = queue_arn(&clients, &queue_url).await;
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "sns.amazonaws.com" },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": { "ArnEquals": { "aws:SourceArn": topic_arn } }
+        }]
+    })
+    .to_string();
+    clients
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(QueueAttributeName::Policy, policy)
+        .send()
+        .await
+        .expect("set queue policy");
+    clients
+        .sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe queue");
+    settings.bucket = bucket;
+    settings.topic_arn = topic_arn;
+    settings.queue_url = queue_url;
+    settings.dlq_url = dlq_url;
+    settings
+}
+
+async fn create_queue(
+    clients: &AwsClients,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> String {
+    clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url")
+}
+
+async fn queue_arn(clients: &AwsClients, url: &str) -> String {
+    clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("get queue arn")
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .expect("queue arn")
+}
