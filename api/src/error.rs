@@ -32,6 +32,9 @@ pub enum ApiError {
     /// No valid API key.
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// The key is valid but may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// Unknown id, or one that belongs to another client (the two are indistinguishable).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -41,6 +44,9 @@ pub enum ApiError {
         /// The configured limit.
         limit: u64,
     },
+    /// A JSON body is larger than allowed.
+    #[error("the request body is too large")]
+    BodyTooLarge,
     /// The upload is neither CSV nor JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -65,8 +71,9 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,8 +84,9 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. } => code,
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::PayloadTooLarge { .. } | Self::BodyTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -87,14 +95,14 @@ impl ApiError {
 }
 
 /// The JSON error body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// Code and message of an error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable reason.
     pub code: &'static str,

@@ -8,6 +8,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// What is known of a file when its upload has been stored.
@@ -92,7 +93,7 @@ pub async fn list_for_client(
 }
 
 /// Progress counters of a file, as the API shows them.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct Progress {
     /// Distinct domains in the file (known once the worker has read it).
     pub total: i32,
@@ -128,7 +129,7 @@ impl Progress {
 }
 
 /// A file as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FileView {
     /// The file's id.
     pub id: Uuid,

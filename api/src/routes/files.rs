@@ -1,27 +1,44 @@
-//! `/files`: upload, look up and list a client's files.
+//! `/files`: upload, look up, list, page through results, download, fetch the original.
 
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_s3::presigning::PresigningConfig;
 use axum::{
     Router,
+    body::Body,
     extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartRejection},
-    http::StatusCode,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
-use entity::FileStatus;
+use entity::{FileStatus, ResultStatus, files as file_rows};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
     Result,
     auth::AuthenticatedClient,
-    error::{ApiError, AppJson, AppPath, AppQuery},
+    error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody},
     files::{self, FileView},
-    publish,
+    intake,
+    results::{self, ResultView, ResultsPage},
     state::AppState,
     upload,
 };
 
 /// Room for multipart boundaries and headers around the file itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// Largest `limit` of `GET /files`.
+const MAX_LIMIT: u64 = 100;
+/// Largest `per_page` of results.
+const MAX_PER_PAGE: u64 = 1000;
+/// Rows fetched per database round trip while streaming a download.
+const DOWNLOAD_BATCH: u64 = 2000;
+/// Lifetime of presigned source URLs.
+const SOURCE_URL_TTL: Duration = Duration::from_secs(300);
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let upload_limit = state
@@ -38,10 +55,32 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/files", get(list_files))
         .route("/files/{id}", get(get_file))
+        .route("/files/{id}/results", get(file_results))
+        .route("/files/{id}/download", get(download_file))
+        .route("/files/{id}/source", get(file_source))
 }
 
-/// `POST /files/upload`: store, record, announce; 202 with the file.
-async fn upload_file(
+/// The multipart body of an upload.
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "documents the multipart form for OpenAPI only")]
+pub struct UploadForm {
+    /// The CSV or JSON file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Store, record and announce a CSV or JSON file of domains.
+#[utoipa::path(post, path = "/files/upload", tag = "files",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Accepted; processing is asynchronous", body = FileView),
+        (status = 400, description = "Empty file, malformed multipart or missing `file` field", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 415, description = "Neither CSV nor JSON", body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn upload_file(
     State(state): State<AppState>,
     client: AuthenticatedClient,
     multipart: std::result::Result<Multipart, MultipartRejection>,
@@ -49,46 +88,73 @@ async fn upload_file(
     let multipart = multipart
         .map_err(|rejection| ApiError::bad_request("invalid_multipart", rejection.body_text()))?;
     let new_file = upload::receive_upload(&state, client.id, multipart).await?;
-    let file = files::insert_pending(&state.db, new_file).await?;
-    tracing::info!(file.id = %file.id, file.size = file.size_bytes, "accepted file {}", file.id);
-    publish::announce(&state, &file).await;
+    let file = intake::accept(&state, new_file).await?;
     Ok((StatusCode::ACCEPTED, AppJson(FileView::from(file))))
 }
 
-/// `GET /files/{id}`.
-async fn get_file(
+/// The caller's file `id`, or 404.
+pub async fn owned_file(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    id: Uuid,
+) -> Result<file_rows::Model> {
+    files::find_for_client(&state.db, client.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("file"))
+}
+
+/// A file with its status, counters and progress.
+#[utoipa::path(get, path = "/files/{id}", tag = "files",
+    params(("id" = Uuid, Path, description = "File id")),
+    responses(
+        (status = 200, body = FileView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Unknown, or another client's", body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_file(
     State(state): State<AppState>,
     client: AuthenticatedClient,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<AppJson<FileView>> {
-    let file = files::find_for_client(&state.db, client.id, id)
-        .await?
-        .ok_or(ApiError::NotFound("file"))?;
-    Ok(AppJson(file.into()))
+    Ok(AppJson(owned_file(&state, &client, id).await?.into()))
 }
 
 /// Query of `GET /files`.
-#[derive(Debug, Deserialize)]
-struct ListQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `PENDING`, `PROCESSING`, `COMPLETED` or `FAILED` (any case).
     status: Option<String>,
+    /// Page number, from 1 (default 1).
     page: Option<u64>,
+    /// Files per page, 1 to 100 (default 20).
     limit: Option<u64>,
 }
 
 /// A page of files.
-#[derive(Debug, Serialize)]
-struct FilePage {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilePage {
+    /// The files, newest first.
     items: Vec<FileView>,
+    /// This page.
     page: u64,
+    /// Files per page.
     limit: u64,
+    /// Files matching in all.
     total: u64,
 }
 
-/// Largest `limit` of `GET /files`.
-const MAX_LIMIT: u64 = 100;
-
-/// `GET /files?status=&page=&limit=`: the caller's files, newest first.
-async fn list_files(
+/// The caller's files, newest first, optionally by status.
+#[utoipa::path(get, path = "/files", tag = "files", params(ListQuery),
+    responses(
+        (status = 200, body = FilePage),
+        (status = 400, description = "Bad status, page or limit", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_files(
     State(state): State<AppState>,
     client: AuthenticatedClient,
     AppQuery(query): AppQuery<ListQuery>,
@@ -121,5 +187,210 @@ async fn list_files(
         page,
         limit,
         total,
+    }))
+}
+
+/// Query of the results endpoints.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResultsQuery {
+    /// Page number, from 1 (default 1).
+    page: Option<u64>,
+    /// Results per page, 1 to 1000 (default 100).
+    per_page: Option<u64>,
+    /// `success` or `failed`.
+    status: Option<String>,
+}
+
+impl ResultsQuery {
+    fn validate(&self) -> Result<ResultsPage> {
+        let status = self
+            .status
+            .as_deref()
+            .map(str::parse::<ResultStatus>)
+            .transpose()
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_status",
+                    format!("status: {e}; expected success or failed"),
+                )
+            })?;
+        let page = self.page.unwrap_or(1);
+        let per_page = self.per_page.unwrap_or(100);
+        if page == 0 {
+            return Err(ApiError::bad_request("invalid_page", "page starts at 1"));
+        }
+        if per_page == 0 || per_page > MAX_PER_PAGE {
+            return Err(ApiError::bad_request(
+                "invalid_per_page",
+                format!("per_page must be between 1 and {MAX_PER_PAGE}"),
+            ));
+        }
+        Ok(ResultsPage {
+            status,
+            page,
+            per_page,
+        })
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultPage {
+    /// Results in the file's order.
+    pub items: Vec<ResultView>,
+    /// This page.
+    pub page: u64,
+    /// Results per page.
+    pub per_page: u64,
+    /// Results matching in all (so far, while the file runs).
+    pub total: u64,
+}
+
+/// One page of the results of the caller's file `id`.
+pub async fn results_page(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    id: Uuid,
+    query: &ResultsQuery,
+) -> Result<ResultPage> {
+    let request = query.validate()?;
+    let file = owned_file(state, client, id).await?;
+    let (items, total) = results::page(&state.db, &file, request).await?;
+    Ok(ResultPage {
+        items: items.into_iter().map(ResultView::from).collect(),
+        page: request.page,
+        per_page: request.per_page,
+        total,
+    })
+}
+
+/// A file's results in the file's order, paged.
+#[utoipa::path(get, path = "/files/{id}/results", tag = "files",
+    params(("id" = Uuid, Path, description = "File id"), ResultsQuery),
+    responses(
+        (status = 200, body = ResultPage),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn file_results(
+    State(state): State<AppState>,
+    client: AuthenticatedClient,
+    AppPath(id): AppPath<Uuid>,
+    AppQuery(query): AppQuery<ResultsQuery>,
+) -> Result<AppJson<ResultPage>> {
+    Ok(AppJson(results_page(&state, &client, id, &query).await?))
+}
+
+/// The results of `file` as a streamed CSV attachment: batches of rows are read by position
+/// as the client consumes them, so memory stays flat however many rows there are.
+pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
+    let db = state.db.clone();
+    let file_id = file.id;
+    let stream = futures::stream::unfold(Some(-1), move |after| {
+        let db = db.clone();
+        async move {
+            let after = after?;
+            let batch = match results::batch_after(&db, file_id, after, DOWNLOAD_BATCH).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(file.id = %file_id, error.message = %error, "download of file {file_id} failed");
+                    return Some((Err(std::io::Error::other(error)), None));
+                }
+            };
+            let next = (batch.len() as u64 == DOWNLOAD_BATCH).then(|| batch.last().map_or(after, |row| row.position));
+            let chunk = results::csv_rows(&batch, after < 0).map_err(std::io::Error::other);
+            Some((chunk, next))
+        }
+    })
+    .filter(|chunk| std::future::ready(!matches!(chunk, Ok(bytes) if bytes.is_empty())));
+    let stem = file
+        .original_name
+        .rsplit_once('.')
+        .map_or(file.original_name.as_str(), |(stem, _)| stem);
+    let safe_stem: String = stem
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let name = if safe_stem.is_empty() {
+        file.id.to_string()
+    } else {
+        safe_stem
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}-results.csv\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// A file's results as CSV: `domain,favicon_url,status,error,tries`.
+#[utoipa::path(get, path = "/files/{id}/download", tag = "files",
+    params(("id" = Uuid, Path, description = "File id")),
+    responses(
+        (status = 200, description = "CSV attachment", content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn download_file(
+    State(state): State<AppState>,
+    client: AuthenticatedClient,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Response> {
+    let file = owned_file(&state, &client, id).await?;
+    Ok(csv_download(&state, &file))
+}
+
+/// A short-lived link to the original upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceLink {
+    /// Presigned S3 GET URL.
+    pub url: String,
+    /// When it stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A presigned S3 URL of the original upload, valid for five minutes.
+#[utoipa::path(get, path = "/files/{id}/source", tag = "files",
+    params(("id" = Uuid, Path, description = "File id")),
+    responses(
+        (status = 200, body = SourceLink),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn file_source(
+    State(state): State<AppState>,
+    client: AuthenticatedClient,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<AppJson<SourceLink>> {
+    let file = owned_file(&state, &client, id).await?;
+    let config =
+        PresigningConfig::expires_in(SOURCE_URL_TTL).context("invalid presigning duration")?;
+    let presigned = state
+        .aws
+        .s3
+        .get_object()
+        .bucket(&file.s3_bucket)
+        .key(&file.s3_key)
+        .presigned(config)
+        .await
+        .context("failed to presign the source URL")?;
+    let expires_at =
+        chrono::Utc::now() + chrono::Duration::from_std(SOURCE_URL_TTL).unwrap_or_default();
+    Ok(AppJson(SourceLink {
+        url: presigned.uri().to_owned(),
+        expires_at,
     }))
 }

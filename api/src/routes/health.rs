@@ -1,24 +1,40 @@
-//! Liveness and readiness, without auth.
+//! Liveness, readiness and the OpenAPI document, without auth.
 
 use axum::{Json, Router, extract::State, routing::get};
 use sea_orm::ConnectionTrait;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::{ApiError, ErrorBody},
+    openapi::ApiDoc,
+    state::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi))
+}
+
+/// Health or readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` or `ready`.
+    pub status: &'static str,
 }
 
 /// The process is alive.
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Status)))]
+pub async fn health() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
-/// The database, the bucket and the topic are reachable; 503 naming the first that is not.
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// The database, the bucket and the topic are reachable.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = Status), (status = 503, description = "A dependency is down", body = ErrorBody)))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     state
         .db
         .execute_unprepared("SELECT 1")
@@ -40,9 +56,11 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         .send()
         .await
         .map_err(|error| unavailable("sns", &error))?;
-    Ok(Json(
-        json!({ "status": "ready", "checks": { "database": "ok", "s3": "ok", "sns": "ok" } }),
-    ))
+    Ok(Json(Status { status: "ready" }))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }
 
 fn unavailable(dependency: &str, error: &dyn std::error::Error) -> ApiError {

@@ -15,6 +15,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub aws: AwsClients,
     pub http: reqwest::Client,
+    pub db: sea_orm::DatabaseConnection,
     shutdown: CancellationToken,
 }
 
@@ -56,8 +57,17 @@ impl TestApp {
             settings,
             aws,
             http: reqwest::Client::new(),
+            db,
             shutdown,
         }
+    }
+
+    /// Creates another client and returns its API key.
+    pub async fn new_client_key(&self, name: &str) -> String {
+        let (_, key) = api::clients::create_client(&self.db, name, false)
+            .await
+            .unwrap();
+        key.expose().to_owned()
     }
 
     /// `POST /files/upload` with `bytes` as the `file` field.
@@ -77,15 +87,48 @@ impl TestApp {
 
     /// An authenticated GET returning status and JSON body.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.get_json_as(&self.api_key, path).await
+    }
+
+    /// A GET with `key` returning status and JSON body.
+    pub async fn get_json_as(&self, key: &str, path: &str) -> (u16, Value) {
+        let response = self.get(key, path).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A GET with `key` (none when empty).
+    pub async fn get(&self, key: &str, path: &str) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{path}", self.address));
+        if !key.is_empty() {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `POST /jobs` with a JSON body.
+    pub async fn post_job(&self, body: &Value) -> (u16, Value) {
         let response = self
             .http
-            .get(format!("{}{path}", self.address))
+            .post(format!("{}/jobs", self.address))
             .bearer_auth(&self.api_key)
+            .json(body)
             .send()
             .await
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads a CSV of `domains` and returns the file id once the upload is accepted.
+    pub async fn upload_domains(&self, domains: &[&str]) -> String {
+        let csv = format!("domain\n{}\n", domains.join("\n"));
+        let response = self
+            .upload("domains.csv", "text/csv", csv.into_bytes())
+            .await;
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
     }
 
     /// Polls `GET /files/{id}` until the file is COMPLETED or FAILED, or panics after 60 s.

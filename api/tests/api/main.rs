@@ -3,5 +3,11 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod auth;
 mod helpers;
+mod jobs;
+mod openapi;
 mod pipeline;
+mod queries;
+mod recovery;
+mod upload;

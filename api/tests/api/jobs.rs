@@ -1,0 +1,72 @@
+//! `/jobs`: a JSON list of domains through the same pipeline.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_through_the_pipeline_and_reports_progress() {
+    let app = TestApp::spawn().await;
+
+    let (status, accepted) = app
+        .post_job(&json!({"domains": ["a.example.com", "missing.example.com", "A.example.com"]}))
+        .await;
+
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["status"], "processing");
+    let id = accepted["job_id"].as_str().unwrap();
+    app.wait_until_terminal(id).await;
+    let (status, job) = app.get_json(&format!("/jobs/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        job,
+        json!({"job_id": id, "status": "completed", "progress": 100.0, "total": 2, "completed": 1, "failed": 1, "error": null})
+    );
+    let (_, results) = app
+        .get_json(&format!("/jobs/{id}/results?per_page=1&page=2"))
+        .await;
+    assert_eq!(results["items"][0]["domain"], "missing.example.com");
+    let csv = app
+        .get(&app.api_key, &format!("/jobs/{id}/download"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_are_refused() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.post_job(&json!({"domains": []})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("empty_job"))
+    );
+    let (status, body) = app.post_job(&json!({"domains": "a.com"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let (status, body) = app
+        .post_job(&json!({"client_id": "someone-else", "domains": ["a.com"]}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, _) = app
+        .post_job(&json!({"client_id": "test-client", "domains": ["a.com"]}))
+        .await;
+    assert_eq!(status, 202);
+    let response = app
+        .http
+        .post(format!("{}/jobs", app.address))
+        .bearer_auth(&app.api_key)
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}

@@ -1,0 +1,152 @@
+//! Reading files and results: lookups, listing, results pages, CSV download.
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_listed_newest_first_by_status_with_pagination() {
+    let app = TestApp::spawn().await;
+    let first = app.upload_domains(&["a.example.com"]).await;
+    let second = app.upload_domains(&["b.example.com"]).await;
+    let third = app.upload_domains(&["c.example.com"]).await;
+    for id in [&first, &second, &third] {
+        app.wait_until_terminal(id).await;
+    }
+
+    let (status, page) = app.get_json("/files?status=completed&page=1&limit=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 3);
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [third.as_str(), second.as_str()]);
+    let (_, page2) = app.get_json("/files?status=COMPLETED&page=2&limit=2").await;
+    assert_eq!(page2["items"][0]["id"], first.as_str());
+    let (_, pending) = app.get_json("/files?status=PENDING").await;
+    assert_eq!(pending["total"], 0);
+
+    for bad in [
+        "/files?status=DONE",
+        "/files?limit=0",
+        "/files?limit=101",
+        "/files?page=0",
+        "/files?page=x",
+    ] {
+        let (status, body) = app.get_json(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["code"].is_string(), "{bad}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_paged_in_file_order_and_downloadable_as_csv() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .upload_domains(&[
+            "a.example.com",
+            "missing.example.com",
+            "=cmd|' /C calc'!A0",
+            "b.example.com",
+            "c.example.com",
+        ])
+        .await;
+    let file = app.wait_until_terminal(&id).await;
+    assert_eq!(file["status"], "COMPLETED");
+    assert_eq!(file["progress"]["total"], 5);
+
+    let (status, page) = app
+        .get_json(&format!("/files/{id}/results?page=2&per_page=2"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 5);
+    let domains: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["=cmd|' /C calc'!A0", "b.example.com"]);
+    let (_, failed) = app
+        .get_json(&format!("/files/{id}/results?status=failed"))
+        .await;
+    assert_eq!(failed["total"], 2);
+    assert!(
+        failed["items"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("http_status"),
+        "{failed}"
+    );
+    assert!(
+        failed["items"][1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_domain"),
+        "{failed}"
+    );
+    let (_, ok) = app
+        .get_json(&format!(
+            "/files/{id}/results?status=success&per_page=1&page=3"
+        ))
+        .await;
+    assert_eq!(ok["items"][0]["domain"], "c.example.com");
+    assert_eq!(
+        ok["items"][0]["favicon_url"],
+        "http://c.example.com/favicon.ico"
+    );
+    for bad in ["per_page=0", "per_page=1001", "page=0", "status=maybe"] {
+        let (status, _) = app.get_json(&format!("/files/{id}/results?{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+
+    let response = app
+        .get(&app.api_key, &format!("/files/{id}/download"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"domains-results.csv\""
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "domain,favicon_url,status,error,tries");
+    assert_eq!(lines.len(), 6, "{csv}");
+    assert!(
+        lines[1].starts_with("a.example.com,http://a.example.com/favicon.ico,success,,"),
+        "{csv}"
+    );
+    assert!(
+        lines[3].starts_with("'=cmd|' /C calc'!A0,,failed,"),
+        "formula escaped: {csv}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_malformed_ids_are_404_and_400() {
+    let app = TestApp::spawn().await;
+    let unknown = uuid::Uuid::now_v7();
+    for path in ["", "/results", "/download", "/source"] {
+        let (status, body) = app.get_json(&format!("/files/{unknown}{path}")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+        let (status, body) = app.get_json(&format!("/files/not-a-uuid{path}")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("invalid_path")),
+            "{path}"
+        );
+    }
+    let (status, _): (u16, Value) = app.get_json(&format!("/jobs/{unknown}")).await;
+    assert_eq!(status, 404);
+}
