@@ -1,6 +1,8 @@
 //! One tracing set-up for both binaries: JSON when `LOG_FORMAT=json`, compact otherwise, with
 //! `RUST_LOG` filtering (default `info`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::LogFormat;
@@ -21,7 +23,14 @@ pub fn init(format: LogFormat) {
                     .with_current_span(true),
             )
             .try_init(),
-        LogFormat::Compact => registry.with(fmt::layer().compact()).try_init(),
+        LogFormat::Compact => registry
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .compact()
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
+            .try_init(),
     };
     // A subscriber already installed (tests) is fine.
     drop(result);
