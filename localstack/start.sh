@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start LocalStack (S3, SNS, SQS, CloudFormation, STS) as a host process, without Docker.
-# Idempotent: does nothing if LocalStack already answers on $LOCALSTACK_PORT (default 4566).
+# Idempotent: only ensures the venv if LocalStack already answers on $LOCALSTACK_PORT (default 4566).
 # On first run it creates .dev/localstack-venv (Python 3.11, localstack-core 4.13.1).
 # The ready.d init hook deploys infra/template.yaml as stack "favicon-dev" (Prefix "dev-").
 #
@@ -16,6 +16,31 @@ FS_ROOT="$DEV_DIR/localstack-fs"
 CONSTRAINTS="$REPO_ROOT/localstack/constraints-py311.txt"
 
 need curl python3
+mkdir -p "$DEV_DIR"
+
+# --- venv (create if missing or broken) -------------------------------------------------
+# Always ensured, even when LocalStack already runs: its aws CLI and boto3 serve the scripts.
+venv_ok() {
+  [[ -x "$LOCALSTACK_VENV/bin/python" && -x "$LOCALSTACK_VENV/bin/aws" ]] \
+    && "$LOCALSTACK_VENV/bin/python" - "$LOCALSTACK_VERSION" <<'EOF' 2>/dev/null
+import sys, importlib.metadata as m
+assert sys.version_info[:2] == (3, 11), "Python 3.11 needed for localstack-core 4.13.1"
+assert m.version("localstack-core") == sys.argv[1]
+import localstack.runtime.main, boto3  # noqa: F401
+EOF
+}
+if ! venv_ok; then
+  pyver="$("$LOCALSTACK_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  [[ "$pyver" == "3.11" ]] || die "$LOCALSTACK_PYTHON is Python $pyver; this recipe needs 3.11 (set LOCALSTACK_PYTHON)"
+  log "creating $LOCALSTACK_VENV (localstack-core[runtime]==$LOCALSTACK_VERSION); takes a few minutes the first time"
+  rm -rf "$LOCALSTACK_VENV"
+  "$LOCALSTACK_PYTHON" -m venv "$LOCALSTACK_VENV"
+  "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check -c "$CONSTRAINTS" \
+    "localstack-core[runtime]==$LOCALSTACK_VERSION" \
+    'cbor2<5.7' 'pyopenssl<24.3' 'cryptography<44' 'service_identity<24.2' >&2
+  venv_ok || die "venv $LOCALSTACK_VENV is still not usable after install"
+fi
+
 
 if localstack_healthy; then
   log "LocalStack already answers at $LOCALSTACK_URL; nothing to do."
@@ -30,28 +55,6 @@ if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   log "LocalStack process $(cat "$PIDFILE") exists but is not healthy yet; waiting for it."
 else
   rm -f "$PIDFILE"
-
-  # --- venv (create if missing or broken) -----------------------------------------------
-  venv_ok() {
-    [[ -x "$LOCALSTACK_VENV/bin/python" && -x "$LOCALSTACK_VENV/bin/aws" ]] \
-      && "$LOCALSTACK_VENV/bin/python" - "$LOCALSTACK_VERSION" <<'EOF' 2>/dev/null
-import sys, importlib.metadata as m
-assert sys.version_info[:2] == (3, 11), "Python 3.11 needed for localstack-core 4.13.1"
-assert m.version("localstack-core") == sys.argv[1]
-import localstack.runtime.main, boto3  # noqa: F401
-EOF
-  }
-  if ! venv_ok; then
-    pyver="$("$LOCALSTACK_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-    [[ "$pyver" == "3.11" ]] || die "$LOCALSTACK_PYTHON is Python $pyver; this recipe needs 3.11 (set LOCALSTACK_PYTHON)"
-    log "creating $LOCALSTACK_VENV (localstack-core[runtime]==$LOCALSTACK_VERSION); takes a few minutes the first time"
-    rm -rf "$LOCALSTACK_VENV"
-    "$LOCALSTACK_PYTHON" -m venv "$LOCALSTACK_VENV"
-    "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check -c "$CONSTRAINTS" \
-      "localstack-core[runtime]==$LOCALSTACK_VERSION" \
-      'cbor2<5.7' 'pyopenssl<24.3' 'cryptography<44' 'service_identity<24.2' >&2
-    venv_ok || die "venv $LOCALSTACK_VENV is still not usable after install"
-  fi
 
   # --- init hooks ----------------------------------------------------------------------
   HOOK_DIR="$FS_ROOT/etc/localstack/init/ready.d"

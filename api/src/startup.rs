@@ -54,13 +54,7 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let shutdown = CancellationToken::new();
-        let trigger = shutdown.clone();
-        tokio::spawn(async move {
-            common::shutdown::signal().await;
-            trigger.cancel();
-        });
-        self.run_until(shutdown).await
+        self.run_until(common::shutdown::cancel_on_signal()).await
     }
 
     /// Serves, with the re-publisher beside it, until `shutdown` is cancelled.

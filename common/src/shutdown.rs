@@ -27,3 +27,14 @@ pub async fn signal() {
         () = terminate => tracing::info!("received SIGTERM, shutting down"),
     }
 }
+
+/// A token cancelled on Ctrl-C or SIGTERM, for binaries that stop on either.
+pub fn cancel_on_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        signal().await;
+        trigger.cancel();
+    });
+    token
+}

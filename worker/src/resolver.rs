@@ -3,7 +3,11 @@
 //! Every connection can be sent to one fixed address (`RESOLVER_CONNECT_TO`), keeping the host
 //! name for SNI and `Host`, so tests and benchmarks use local servers only.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use common::config::ResolverSettings;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -36,28 +40,87 @@ pub struct Resolver {
     settings: ResolverSettings,
 }
 
-/// Sends every name to one address.
+/// Name resolution that refuses non-public addresses (unless allowed), so a domain cannot
+/// point the resolver at loopback, private networks or cloud metadata. With `connect_to`,
+/// every name goes to that one address (tests and benchmarks).
 #[derive(Debug)]
-struct ConnectTo(SocketAddr);
+struct GuardedDns {
+    connect_to: Option<SocketAddr>,
+    allow_private: bool,
+}
 
-impl Resolve for ConnectTo {
-    fn resolve(&self, _name: Name) -> Resolving {
-        let address = self.0;
-        Box::pin(async move { Ok(Box::new(std::iter::once(address)) as Addrs) })
+/// A name that resolves only to addresses the resolver may not connect to.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves only to non-public addresses")]
+pub struct BlockedAddress(String);
+
+impl Resolve for GuardedDns {
+    fn resolve(&self, name: Name) -> Resolving {
+        let (connect_to, allow_private) = (self.connect_to, self.allow_private);
+        Box::pin(async move {
+            let addresses: Vec<SocketAddr> = match connect_to {
+                Some(address) => vec![address],
+                None => tokio::net::lookup_host((name.as_str(), 0)).await?.collect(),
+            };
+            let allowed: Vec<SocketAddr> = addresses
+                .into_iter()
+                .filter(|address| allow_private || is_public(address.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(Box::new(BlockedAddress(name.as_str().to_owned())) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// True for addresses on the public internet: not loopback, private, link-local (cloud
+/// metadata), CGNAT, multicast, unspecified, documentation or reserved, in IPv4, IPv6 or
+/// IPv4-mapped IPv6 form.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0xdb8)
+        }
     }
 }
 
 impl Resolver {
     /// Builds the HTTP client from the settings.
     pub fn new(settings: &ResolverSettings) -> Result<Self, reqwest::Error> {
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(&settings.user_agent)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.domain_timeout)
-            .redirect(reqwest::redirect::Policy::limited(10));
-        if let Some(address) = settings.connect_to {
-            builder = builder.dns_resolver(Arc::new(ConnectTo(address)));
-        }
+            .redirect(redirect_policy(settings.allow_private))
+            .dns_resolver(Arc::new(GuardedDns {
+                connect_to: settings.connect_to,
+                allow_private: settings.allow_private,
+            }));
         Ok(Self {
             client: builder.build()?,
             settings: settings.clone(),
@@ -135,7 +198,37 @@ impl Resolver {
     }
 }
 
+/// At most 10 redirects, and none to a non-public IP literal (names are checked when they
+/// are resolved).
+fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let blocked = attempt.url().host().is_some_and(|host| match host {
+            url::Host::Ipv4(ip) => !is_public(IpAddr::V4(ip)),
+            url::Host::Ipv6(ip) => !is_public(IpAddr::V6(ip)),
+            url::Host::Domain(_) => false,
+        });
+        if blocked && !allow_private {
+            let target = attempt.url().to_string();
+            attempt.error(BlockedAddress(target))
+        } else if attempt.previous().len() >= 10 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 fn classify(error: reqwest::Error) -> AttemptError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(current) = source {
+        if current.downcast_ref::<BlockedAddress>().is_some() {
+            return AttemptError {
+                message: format!("blocked: {current}"),
+                transient: false,
+            };
+        }
+        source = current.source();
+    }
     let category = if error.is_timeout() {
         "timeout"
     } else if error.is_connect() {
@@ -171,6 +264,38 @@ pub fn looks_like_image(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_public_addresses_are_allowed() {
+        for blocked in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "ff02::1",
+        ] {
+            assert!(!is_public(blocked.parse().unwrap()), "{blocked}");
+        }
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
 
     #[test]
     fn images_are_recognised_by_magic_bytes() {

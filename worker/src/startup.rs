@@ -64,13 +64,7 @@ impl Worker {
 
     /// Runs until SIGINT or SIGTERM, then drains.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let shutdown = CancellationToken::new();
-        let trigger = shutdown.clone();
-        tokio::spawn(async move {
-            common::shutdown::signal().await;
-            trigger.cancel();
-        });
-        self.run_until(shutdown).await
+        self.run_until(common::shutdown::cancel_on_signal()).await
     }
 
     /// Consumes the queue (and the DLQ, when enabled) until `shutdown` is cancelled.

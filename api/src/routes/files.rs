@@ -121,6 +121,29 @@ pub async fn get_file(
     Ok(AppJson(owned_file(&state, &client, id).await?.into()))
 }
 
+/// Validates a page number (from 1, default 1) and a page size given as
+/// `(value, parameter name, default, maximum)`.
+fn paging(page: Option<u64>, size: (Option<u64>, &'static str, u64, u64)) -> Result<(u64, u64)> {
+    let (value, name, default, max) = size;
+    let page = page.unwrap_or(1);
+    let size = value.unwrap_or(default);
+    if page == 0 {
+        return Err(ApiError::bad_request("invalid_page", "page starts at 1"));
+    }
+    if size == 0 || size > max {
+        let code = if name == "limit" {
+            "invalid_limit"
+        } else {
+            "invalid_per_page"
+        };
+        return Err(ApiError::bad_request(
+            code,
+            format!("{name} must be between 1 and {max}"),
+        ));
+    }
+    Ok((page, size))
+}
+
 /// Query of `GET /files`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -170,17 +193,7 @@ pub async fn list_files(
                 format!("status: {e}; expected PENDING, PROCESSING, COMPLETED or FAILED"),
             )
         })?;
-    let page = query.page.unwrap_or(1);
-    let limit = query.limit.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::bad_request("invalid_page", "page starts at 1"));
-    }
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let (page, limit) = paging(query.page, (query.limit, "limit", 20, MAX_LIMIT))?;
     let (items, total) = files::list_for_client(&state.db, client.id, status, page, limit).await?;
     Ok(AppJson(FilePage {
         items: items.into_iter().map(FileView::from).collect(),
@@ -215,17 +228,7 @@ impl ResultsQuery {
                     format!("status: {e}; expected success or failed"),
                 )
             })?;
-        let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(100);
-        if page == 0 {
-            return Err(ApiError::bad_request("invalid_page", "page starts at 1"));
-        }
-        if per_page == 0 || per_page > MAX_PER_PAGE {
-            return Err(ApiError::bad_request(
-                "invalid_per_page",
-                format!("per_page must be between 1 and {MAX_PER_PAGE}"),
-            ));
-        }
+        let (page, per_page) = paging(self.page, (self.per_page, "per_page", 100, MAX_PER_PAGE))?;
         Ok(ResultsPage {
             status,
             page,

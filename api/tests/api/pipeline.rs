@@ -79,3 +79,20 @@ async fn a_malformed_file_ends_failed_with_the_line_named() {
     let message = file["error_message"].as_str().unwrap();
     assert!(message.contains("malformed JSON at line 3"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn favicons_on_private_addresses_are_blocked_by_default() {
+    let icons = test_support::icons::spawn_icon_server().await;
+    let mut settings = test_support::isolated_settings(Some(icons)).await;
+    settings.resolver.allow_private = false;
+    let app = TestApp::spawn_with(settings).await;
+
+    let id = app.upload_domains(&["a.example.com"]).await;
+
+    let file = app.wait_until_terminal(&id).await;
+    assert_eq!(file["progress"]["failed"], 1, "{file}");
+    let (_, results) = app.get_json(&format!("/files/{id}/results")).await;
+    let error = results["items"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("blocked: "), "{error}");
+    assert_eq!(results["items"][0]["tries"], 1, "not retried: {results}");
+}
