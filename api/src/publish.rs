@@ -9,7 +9,7 @@ use chrono::Utc;
 use common::event::{FILE_UPLOADED, FileEvent};
 use entity::{FileStatus, files};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait, sea_query::Expr,
 };
 use tokio_util::sync::CancellationToken;
@@ -64,10 +64,8 @@ pub async fn announce(state: &AppState, file: &files::Model) {
     }
 }
 
-async fn mark_published(
-    db: &DatabaseConnection,
-    file_id: uuid::Uuid,
-) -> Result<(), sea_orm::DbErr> {
+/// Records that the event of `file_id` reached SNS (on the pool or inside a transaction).
+async fn mark_published(db: &impl ConnectionTrait, file_id: uuid::Uuid) -> Result<(), DbErr> {
     files::Entity::update_many()
         .col_expr(files::Column::PublishedAt, Expr::value(Utc::now()))
         .filter(files::Column::Id.eq(file_id))
@@ -98,11 +96,7 @@ pub async fn republish_stale(state: &AppState) -> anyhow::Result<usize> {
     let mut published = 0;
     for file in &stale {
         publish_file_event(state, file).await?;
-        files::Entity::update_many()
-            .col_expr(files::Column::PublishedAt, Expr::value(Utc::now()))
-            .filter(files::Column::Id.eq(file.id))
-            .exec(&txn)
-            .await?;
+        mark_published(&txn, file.id).await?;
         tracing::info!(file.id = %file.id, "re-published file {}", file.id);
         published += 1;
     }

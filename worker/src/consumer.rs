@@ -101,12 +101,11 @@ async fn handle_message(
     owner: Uuid,
     stop: &CancellationToken,
 ) {
-    let queue_ref: &dyn Queue = queue.as_ref();
     let event = match FileEvent::from_sqs_body(&message.body) {
         Ok(event) => event,
         Err(error) => {
             tracing::error!(error.message = %error, "dropping an unparsable message");
-            delete(queue_ref, &message).await;
+            delete(queue.as_ref(), &message).await;
             return;
         }
     };
@@ -123,32 +122,27 @@ async fn handle_message(
     let result = process_file(ctx, &event, owner, stop).await;
     heartbeat.cancel();
     let _ = beating.await;
-    let receipt_handle = message.receipt_handle.as_str();
-    let visibility = |seconds: i32| async move {
-        if let Err(error) = queue_ref.set_visibility(receipt_handle, seconds).await {
-            tracing::warn!(error.message = %format!("{error:#}"), "failed to change the message's visibility");
-        }
-    };
+    let queue = queue.as_ref();
     match result {
-        Ok(Outcome::Done) => delete(queue_ref, &message).await,
+        Ok(Outcome::Done) => delete(queue, &message).await,
         Ok(Outcome::HeldElsewhere) => {
             tracing::info!(
                 "file {} is held by another worker; leaving the message",
                 event.file_id
             );
-            visibility(ctx.settings.worker.retry_delay_secs).await;
+            set_visibility(queue, &message, ctx.settings.worker.retry_delay_secs).await;
         }
         Ok(Outcome::Interrupted) => {
             if let Err(error) = store::release(&ctx.db, event.file_id, owner).await {
                 tracing::warn!(error.message = %error, "failed to release file {}", event.file_id);
             }
-            visibility(0).await;
+            set_visibility(queue, &message, 0).await;
             tracing::info!("released file {} for another worker", event.file_id);
         }
         Err(ProcessError::Permanent(reason)) => {
             tracing::warn!(error.message = %reason, "file {} failed", event.file_id);
             match store::fail(&ctx.db, event.file_id, &reason).await {
-                Ok(()) => delete(queue_ref, &message).await,
+                Ok(()) => delete(queue, &message).await,
                 Err(error) => {
                     tracing::error!(error.message = %error, "failed to mark file {} FAILED; SQS will redeliver", event.file_id)
                 }
@@ -164,7 +158,12 @@ async fn handle_message(
                 .worker
                 .retry_delay_secs
                 .saturating_mul(i32::try_from(message.receive_count).unwrap_or(1));
-            visibility(delay.min(ctx.settings.worker.visibility_timeout_secs)).await;
+            set_visibility(
+                queue,
+                &message,
+                delay.min(ctx.settings.worker.visibility_timeout_secs),
+            )
+            .await;
         }
     }
 }
@@ -200,6 +199,12 @@ async fn heartbeat_loop(
                 tracing::warn!(error.message = %error, "heartbeat failed to renew the lease")
             }
         }
+    }
+}
+
+async fn set_visibility(queue: &dyn Queue, message: &Message, seconds: i32) {
+    if let Err(error) = queue.set_visibility(&message.receipt_handle, seconds).await {
+        tracing::warn!(error.message = %format!("{error:#}"), "failed to change the visibility of message {}", message.id);
     }
 }
 
