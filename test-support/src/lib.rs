@@ -10,10 +10,13 @@
 )]
 
 pub mod aws;
+pub mod client;
 pub mod database;
 pub mod icons;
 pub mod settings;
 
+pub use client::ApiClient;
+pub use icons::IconServer;
 pub use settings::isolated_settings;
 
 /// Quiet tracing unless `TEST_LOG` is set; initialised once.

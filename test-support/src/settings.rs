@@ -52,3 +52,68 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
         log_format: LogFormat::Compact,
     }
 }
+
+/// `settings` as the environment variables that `Settings::from_env` reads, for starting the
+/// worker or api binary as a child process.
+pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
+    use secrecy::ExposeSecret;
+    let (aws, worker, resolver) = (&settings.aws, &settings.worker, &settings.resolver);
+    let mut env = vec![
+        (
+            "DATABASE_URL",
+            settings.database.url.expose_secret().to_owned(),
+        ),
+        (
+            "DATABASE_MAX_CONNECTIONS",
+            settings.database.max_connections.to_string(),
+        ),
+        (
+            "RUN_MIGRATIONS",
+            settings.database.run_migrations.to_string(),
+        ),
+        ("AWS_REGION", aws.region.clone()),
+        ("S3_BUCKET", aws.bucket.clone()),
+        ("SNS_TOPIC_ARN", aws.topic_arn.clone()),
+        ("SQS_QUEUE_URL", aws.queue_url.clone()),
+        ("SQS_DLQ_URL", aws.dlq_url.clone()),
+        (
+            "WORKER_FILE_CONCURRENCY",
+            worker.file_concurrency.to_string(),
+        ),
+        (
+            "WORKER_DOMAIN_CONCURRENCY",
+            worker.domain_concurrency.to_string(),
+        ),
+        ("SQS_WAIT_SECONDS", worker.wait_seconds.to_string()),
+        (
+            "SQS_VISIBILITY_TIMEOUT_SECS",
+            worker.visibility_timeout_secs.to_string(),
+        ),
+        ("SQS_RETRY_DELAY_SECS", worker.retry_delay_secs.to_string()),
+        ("DLQ_CONSUMER", worker.dlq_consumer.to_string()),
+        ("RESULT_BATCH_SIZE", worker.result_batch_size.to_string()),
+        (
+            "SHUTDOWN_GRACE_SECS",
+            worker.shutdown_grace.as_secs().to_string(),
+        ),
+        (
+            "RESOLVER_TIMEOUT_SECS",
+            resolver.domain_timeout.as_secs().to_string(),
+        ),
+        (
+            "RESOLVER_CONNECT_TIMEOUT_SECS",
+            resolver.connect_timeout.as_secs().to_string(),
+        ),
+        ("RESOLVER_MAX_TRIES", resolver.max_tries.to_string()),
+        ("RESOLVER_USER_AGENT", resolver.user_agent.clone()),
+        ("RESOLVER_ALLOW_PRIVATE", resolver.allow_private.to_string()),
+        ("LOG_FORMAT", "compact".to_owned()),
+    ];
+    if let Some(endpoint) = &aws.endpoint_override {
+        env.push(("AWS_ENDPOINT_OVERRIDE", endpoint.clone()));
+    }
+    if let Some(connect_to) = resolver.connect_to {
+        env.push(("RESOLVER_CONNECT_TO", connect_to.to_string()));
+    }
+    env
+}

@@ -104,8 +104,15 @@ async fn handle_message(
     let event = match FileEvent::from_sqs_body(&message.body) {
         Ok(event) => event,
         Err(error) => {
-            tracing::error!(error.message = %error, "dropping an unparsable message");
-            delete(queue.as_ref(), &message).await;
+            // Not ours to drop: after the maximum receives SQS moves it to the DLQ, where
+            // an operator can look at it.
+            tracing::error!(error.message = %error, receive_count = message.receive_count, "message {} is not a file event; leaving it for the DLQ", message.id);
+            set_visibility(
+                queue.as_ref(),
+                &message,
+                ctx.settings.worker.retry_delay_secs,
+            )
+            .await;
             return;
         }
     };

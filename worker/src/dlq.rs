@@ -1,5 +1,6 @@
 //! The dead-letter consumer: a message that failed its maximum receives lands in the DLQ;
 //! its file is marked FAILED with the last error recorded, and the message is removed.
+//! Messages that are not file events stay in the DLQ for an operator to inspect.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,6 +8,10 @@ use common::event::FileEvent;
 use tokio_util::sync::CancellationToken;
 
 use crate::{context::Context, queue::Queue, store};
+
+/// How long a DLQ message that is not a file event stays hidden before it is logged again
+/// (the SQS maximum, 12 hours).
+const FOREIGN_MESSAGE_HIDDEN_SECS: i32 = 12 * 60 * 60;
 
 /// Drains `dlq` until `shutdown` is cancelled.
 pub async fn run(ctx: Arc<Context>, dlq: Arc<dyn Queue>, shutdown: CancellationToken) {
@@ -26,14 +31,22 @@ pub async fn run(ctx: Arc<Context>, dlq: Arc<dyn Queue>, shutdown: CancellationT
             }
         };
         for message in messages {
-            let handled = match FileEvent::from_sqs_body(&message.body) {
-                Ok(event) => fail_file(&ctx, &event).await,
+            let event = match FileEvent::from_sqs_body(&message.body) {
+                Ok(event) => event,
                 Err(error) => {
-                    tracing::error!(message.id = %message.id, error.message = %error, "dropping an unparsable DLQ message");
-                    true
+                    tracing::error!(message.id = %message.id, error.message = %error, "a DLQ message is not a file event; leaving it there for an operator");
+                    if let Err(error) = dlq
+                        .set_visibility(&message.receipt_handle, FOREIGN_MESSAGE_HIDDEN_SECS)
+                        .await
+                    {
+                        tracing::warn!(error.message = %format!("{error:#}"), "failed to hide a foreign DLQ message");
+                    }
+                    continue;
                 }
             };
-            if handled && let Err(error) = dlq.delete(&message.receipt_handle).await {
+            if fail_file(&ctx, &event).await
+                && let Err(error) = dlq.delete(&message.receipt_handle).await
+            {
                 tracing::warn!(error.message = %format!("{error:#}"), "failed to delete a DLQ message");
             }
         }

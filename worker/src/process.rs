@@ -1,19 +1,20 @@
-//! Turning one file event into results: claim the file, read it from S3, normalise its
+//! Turning one file event into results: claim the file, stream it from S3, normalise its
 //! entries, resolve what is not recorded yet, write results in batches, complete it.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashSet, sync::Arc};
 
 use anyhow::Context as _;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use common::event::FileEvent;
+use entity::files;
 use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{io::SyncIoBridge, sync::CancellationToken};
 use uuid::Uuid;
 
 use crate::{
     context::Context,
     domain::Domain,
-    parse::parse_entries,
+    parse::{ReadError, read_entries},
     store::{self, Claim, NewResult},
 };
 
@@ -60,29 +61,31 @@ const MAX_RAW_ENTRY_CHARS: usize = 255;
 
 /// Distinct entries in order of first appearance: valid ones by normalised name, invalid ones
 /// by their trimmed text.
-fn distinct_entries(raw: Vec<String>) -> Vec<Entry> {
-    let mut seen = HashMap::new();
-    let mut entries = Vec::new();
-    for raw in raw {
-        let (key, domain) = match Domain::parse(&raw) {
+#[derive(Debug, Default)]
+struct DistinctEntries {
+    seen: HashSet<String>,
+    entries: Vec<Entry>,
+}
+
+impl DistinctEntries {
+    fn push(&mut self, raw: &str) {
+        let (key, domain) = match Domain::parse(raw) {
             Ok(domain) => (domain.as_str().to_owned(), Ok(domain)),
             Err(error) => {
                 let text: String = raw.trim().chars().take(MAX_RAW_ENTRY_CHARS).collect();
                 (text, Err(format!("invalid_domain: {error}")))
             }
         };
-        if seen.contains_key(&key) {
-            continue;
+        if self.seen.contains(&key) {
+            return;
         }
-        let position = i32::try_from(entries.len()).unwrap_or(i32::MAX);
-        seen.insert(key.clone(), position);
-        entries.push(Entry {
-            position,
+        self.seen.insert(key.clone());
+        self.entries.push(Entry {
+            position: i32::try_from(self.entries.len()).unwrap_or(i32::MAX),
             key,
             domain,
         });
     }
-    entries
 }
 
 /// Handles one file event for worker `owner`. `stop` asks it to give the file back.
@@ -101,10 +104,7 @@ pub async fn process_file(
             return Ok(Outcome::Done);
         }
     };
-    let bytes = download(ctx, &file.s3_bucket, &file.s3_key).await?;
-    let raw = parse_entries(file.file_type, &bytes)
-        .map_err(|e| ProcessError::Permanent(e.to_string()))?;
-    let entries = distinct_entries(raw);
+    let entries = read_distinct_entries(ctx, &file).await?;
     store::set_total(
         &ctx.db,
         file.id,
@@ -174,8 +174,13 @@ async fn resolve_entry(ctx: &Context, entry: Entry) -> NewResult {
     }
 }
 
-/// The object's bytes; a missing object is permanent, anything else transient.
-async fn download(ctx: &Context, bucket: &str, key: &str) -> Result<Vec<u8>, ProcessError> {
+/// Streams the uploaded object from S3 through the parser. A missing object or a malformed
+/// file is permanent; S3 trouble, also mid-stream, is transient.
+async fn read_distinct_entries(
+    ctx: &Context,
+    file: &files::Model,
+) -> Result<Vec<Entry>, ProcessError> {
+    let (bucket, key) = (&file.s3_bucket, &file.s3_key);
     let object = match ctx.s3.get_object().bucket(bucket).key(key).send().await {
         Ok(object) => object,
         Err(error) => {
@@ -189,12 +194,21 @@ async fn download(ctx: &Context, bucket: &str, key: &str) -> Result<Vec<u8>, Pro
                 .into());
         }
     };
-    let body = object
-        .body
-        .collect()
-        .await
-        .context("failed to read the object body")?;
-    Ok(body.into_bytes().to_vec())
+    let body = SyncIoBridge::new(object.body.into_async_read());
+    let file_type = file.file_type;
+    let read = tokio::task::spawn_blocking(move || {
+        let mut distinct = DistinctEntries::default();
+        read_entries(file_type, body, |raw| distinct.push(&raw)).map(|()| distinct.entries)
+    })
+    .await
+    .context("the file reader panicked")?;
+    match read {
+        Ok(entries) => Ok(entries),
+        Err(ReadError::Parse(error)) => Err(ProcessError::Permanent(error.to_string())),
+        Err(ReadError::Io(error)) => Err(anyhow::Error::new(error)
+            .context(format!("failed to read s3://{bucket}/{key}"))
+            .into()),
+    }
 }
 
 #[cfg(test)]
@@ -211,7 +225,11 @@ mod tests {
             "not a domain",
             "b.com.",
         ];
-        let entries = distinct_entries(raw.iter().map(|s| (*s).to_owned()).collect());
+        let mut distinct = DistinctEntries::default();
+        for raw in raw {
+            distinct.push(raw);
+        }
+        let entries = distinct.entries;
         let keys: Vec<_> = entries
             .iter()
             .map(|e| (e.position, e.key.as_str()))

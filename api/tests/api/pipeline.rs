@@ -42,6 +42,38 @@ async fn an_uploaded_csv_flows_through_the_pipeline_to_completed() {
     assert_eq!(file["progress"]["failed"], 2, "{file}");
     assert_eq!(file["progress"]["percent"], 100.0);
     assert!(file["processed_at"].is_string());
+
+    let results = app.all_results(id).await;
+    let summary: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| (r["domain"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("example.com", "success"),
+            ("missing.example.org", "failed"),
+            ("not a domain", "failed"),
+        ]
+    );
+    assert_eq!(
+        results[0]["favicon_url"], "http://example.com/favicon.ico",
+        "{results:?}"
+    );
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("http_status: "),
+        "{results:?}"
+    );
+    assert!(
+        results[2]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_domain: "),
+        "{results:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,6 +93,56 @@ async fn a_json_file_completes_with_its_distinct_domains() {
     assert_eq!(file["progress"]["total"], 4, "{file}");
     assert_eq!(file["progress"]["succeeded"], 3, "{file}");
     assert_eq!(file["progress"]["failed"], 1, "{file}");
+    let results = app.all_results(body["id"].as_str().unwrap()).await;
+    let domains: Vec<&str> = results
+        .iter()
+        .map(|r| r["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        domains,
+        [
+            "a.example.com",
+            "b.example.com",
+            "missing.example.net",
+            "xn--bcher-kva.de"
+        ],
+        "normalised, in order of first appearance"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_with_a_named_column_uses_that_column() {
+    let app = TestApp::spawn().await;
+    let csv = "rank,Website,notes\n1,shop.example.com,a\n2,HTTPS://user:pw@Blog.Example.com:8443/x?y#z,b\n3,,c\n";
+
+    let id = {
+        let response = app
+            .upload("top.csv", "text/csv", csv.as_bytes().to_vec())
+            .await;
+        assert_eq!(response.status(), 202);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    };
+
+    let file = app.wait_until_terminal(&id).await;
+    assert_eq!(file["status"], "COMPLETED", "{file}");
+    let results = app.all_results(&id).await;
+    let found: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["domain"].as_str().unwrap(),
+                r["favicon_url"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("shop.example.com", "http://shop.example.com/favicon.ico"),
+            ("blog.example.com", "http://blog.example.com/favicon.ico"),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +164,7 @@ async fn a_malformed_file_ends_failed_with_the_line_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn favicons_on_private_addresses_are_blocked_by_default() {
-    let icons = test_support::icons::spawn_icon_server().await;
+    let icons = test_support::IconServer::start().await.addr;
     let mut settings = test_support::isolated_settings(Some(icons)).await;
     settings.resolver.allow_private = false;
     let app = TestApp::spawn_with(settings).await;

@@ -8,7 +8,7 @@ use crate::helpers::TestApp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_whose_publish_failed_is_processed_after_recovery() {
-    let icons = test_support::icons::spawn_icon_server().await;
+    let icons = test_support::IconServer::start().await.addr;
     let good = test_support::isolated_settings(Some(icons)).await;
     let mut broken = good.clone();
     broken.aws.topic_arn = format!("{}-missing", good.aws.topic_arn);

@@ -132,7 +132,7 @@ async fn an_upload_is_stored_under_a_sanitised_key_and_announced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_part_upload_is_streamed_whole_to_s3() {
     let mut settings =
-        test_support::isolated_settings(Some(test_support::icons::spawn_icon_server().await)).await;
+        test_support::isolated_settings(Some(test_support::IconServer::start().await.addr)).await;
     settings.api.max_upload_bytes = 8 * 1024 * 1024;
     let app = TestApp::spawn_with(settings).await;
     let csv: String = (0..300_000)

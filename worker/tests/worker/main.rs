@@ -1,0 +1,9 @@
+//! The worker as a process: crashes, graceful shutdown, dead letters and several workers on
+//! one queue, against the real api, PostgreSQL and LocalStack.
+
+#![expect(clippy::expect_used, reason = "tests stop loudly")]
+
+mod crash;
+mod dead_letters;
+mod harness;
+mod sharing;
