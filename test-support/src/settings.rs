@@ -48,6 +48,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             user_agent: "favicon-pipeline-tests".to_owned(),
             connect_to: icon_server,
             allow_private: true,
+            ..ResolverSettings::default()
         },
         log_format: LogFormat::Compact,
     }
