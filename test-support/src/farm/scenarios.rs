@@ -47,12 +47,12 @@ pub const SCENARIOS: &[&str] = &[
     "static",
 ];
 
-/// Hosts whose bare name refuses TLS (no certificate) and drops plain HTTP connections.
-pub const REFUSED: &[&str] = &["www-fallback.test", "bad-cert.test"];
+/// Hosts that refuse TLS (no certificate) and drop plain HTTP connections.
+pub const REFUSED: &[&str] = &["www-fallback.test"];
 /// Hosts that refuse TLS (no certificate) but answer plain HTTP.
 pub const REFUSE_TLS_ONLY: &[&str] = &["redirect-chain.test"];
-/// SNI names that get a self-signed certificate.
-pub const UNTRUSTED: &[&str] = &["www.bad-cert.test"];
+/// SNI names that get a self-signed certificate (their plain HTTP connections are dropped).
+pub const UNTRUSTED: &[&str] = &["bad-cert.test", "www.bad-cert.test"];
 
 /// One request, as the farm sees it.
 #[derive(Debug)]
@@ -203,7 +203,8 @@ pub fn reply(request: &Request) -> Reply {
     let www = host.starts_with("www.");
     let scenario = scenario_of(host);
     let refused = REFUSED.contains(&host)
-        || (REFUSE_TLS_ONLY.contains(&host) && request.scheme == "https");
+        || (REFUSE_TLS_ONLY.contains(&host) && request.scheme == "https")
+        || (UNTRUSTED.contains(&host) && request.scheme == "http");
     if refused {
         return Reply::Refuse;
     }

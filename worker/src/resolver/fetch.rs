@@ -185,25 +185,21 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     let mut messages = Vec::new();
     while let Some(current) = source {
         messages.push(current.to_string());
-        let inner = current
+        if current.downcast_ref::<BlockedAddress>().is_some() {
+            category = Some(FailureCategory::Blocked);
+        } else if current.downcast_ref::<DnsError>().is_some() {
+            category = category.or(Some(FailureCategory::Dns));
+        } else if current.downcast_ref::<rustls::Error>().is_some() {
+            category = category.or(Some(FailureCategory::Tls));
+        }
+        // `io::Error::source` skips the error it wraps: descend into it instead.
+        source = match current
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn std::error::Error + 'static));
-        for candidate in [Some(current), inner].into_iter().flatten() {
-            if candidate.downcast_ref::<BlockedAddress>().is_some() {
-                category = Some(FailureCategory::Blocked);
-            } else if candidate.downcast_ref::<DnsError>().is_some() {
-                category = category.or(Some(FailureCategory::Dns));
-            } else if candidate.downcast_ref::<rustls::Error>().is_some() {
-                category = category.or(Some(FailureCategory::Tls));
-            }
-        }
-        if let Some(inner) = inner
-            && messages.last() != Some(&inner.to_string())
         {
-            messages.push(inner.to_string());
-        }
-        source = current.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
     let category = category.unwrap_or(if error.is_timeout() {
         FailureCategory::Timeout

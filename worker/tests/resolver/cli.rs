@@ -1,0 +1,1 @@
+//! `worker resolve` against the farm.
