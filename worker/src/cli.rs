@@ -84,7 +84,10 @@ pub async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     while let Some(line) = results.next().await {
         let mut json = serde_json::to_vec(&line).context("failed to encode a result")?;
         json.push(b'\n');
-        stdout.write_all(&json).await.context("failed to write stdout")?;
+        stdout
+            .write_all(&json)
+            .await
+            .context("failed to write stdout")?;
     }
     stdout.flush().await.context("failed to write stdout")?;
     Ok(())

@@ -12,14 +12,11 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
 /// A valid PNG with an extra private ancillary chunk of `padding` bytes, to make it large
 /// without changing its size in pixels.
 pub fn png_with_padding(width: u32, height: u32, padding: usize) -> Vec<u8> {
-    let row = 1 + width as usize * 4;
-    let mut raw = Vec::with_capacity(row * height as usize);
-    for _ in 0..height {
-        raw.push(0);
-        for _ in 0..width {
-            raw.extend_from_slice(&[0x33, 0x66, 0x99, 0xff]);
-        }
+    let mut row = vec![0_u8];
+    for _ in 0..width {
+        row.extend_from_slice(&[0x33, 0x66, 0x99, 0xff]);
     }
+    let raw = row.repeat(height as usize);
     let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
     encoder.write_all(&raw).expect("zlib into memory");
     let idat = encoder.finish().expect("zlib into memory");

@@ -28,8 +28,8 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-pub use scenarios::SCENARIOS;
 use scenarios::Reply;
+pub use scenarios::SCENARIOS;
 
 /// How the farm behaves.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +86,9 @@ impl Farm {
         let tls = tls::generate(&names, &refuse, scenarios::UNTRUSTED);
         let mut ca_file = tempfile::NamedTempFile::new().expect("CA file");
         std::io::Write::write_all(&mut ca_file, tls.ca_pem.as_bytes()).expect("write CA file");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the farm");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the farm");
         let addr = listener.local_addr().expect("farm address");
         let requests = Arc::new(Mutex::new(HashMap::new()));
         let state = Arc::new(State {

@@ -93,7 +93,11 @@ fn full(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
 }
 
 fn html(body: &str) -> Reply {
-    full(200, "text/html; charset=utf-8", format!("<!doctype html>{body}"))
+    full(
+        200,
+        "text/html; charset=utf-8",
+        format!("<!doctype html>{body}"),
+    )
 }
 
 fn page(head: &str) -> Reply {
@@ -103,7 +107,11 @@ fn page(head: &str) -> Reply {
 }
 
 fn not_found() -> Reply {
-    full(404, "text/html", "<html><body><h1>Not Found</h1></body></html>")
+    full(
+        404,
+        "text/html",
+        "<html><body><h1>Not Found</h1></body></html>",
+    )
 }
 
 fn redirect(status: u16, location: &str) -> Reply {
@@ -313,9 +321,7 @@ pub fn reply(request: &Request) -> Reply {
         ("bad-cert", "/") => Some(page(r#"<link rel="icon" href="/i/32x32.png">"#)),
         _ => None,
     };
-    specific
-        .or_else(|| asset(path))
-        .unwrap_or_else(not_found)
+    specific.or_else(|| asset(path)).unwrap_or_else(not_found)
 }
 
 #[cfg(test)]

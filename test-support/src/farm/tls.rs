@@ -4,9 +4,7 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::{
     crypto::aws_lc_rs,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
@@ -33,7 +31,10 @@ struct Certificates {
 
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = client_hello.server_name().unwrap_or_default().to_ascii_lowercase();
+        let name = client_hello
+            .server_name()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if self.refuse.contains(&name) {
             None
         } else if self.untrusted_names.contains(&name) {
@@ -72,13 +73,20 @@ pub fn generate(names: &[String], refuse: &[&str], untrusted: &[&str]) -> FarmTl
     leaf_params
         .distinguished_name
         .push(DnType::CommonName, "favicon farm");
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf certificate");
+    let leaf = leaf_params
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf certificate");
 
     let stray_key = KeyPair::generate().expect("stray key");
-    let stray = CertificateParams::new(untrusted.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-        .expect("stray params")
-        .self_signed(&stray_key)
-        .expect("stray certificate");
+    let stray = CertificateParams::new(
+        untrusted
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .expect("stray params")
+    .self_signed(&stray_key)
+    .expect("stray certificate");
 
     let resolver = Certificates {
         trusted: certified(leaf.der().clone(), &leaf_key),
@@ -86,11 +94,12 @@ pub fn generate(names: &[String], refuse: &[&str], untrusted: &[&str]) -> FarmTl
         refuse: refuse.iter().map(|n| (*n).to_owned()).collect(),
         untrusted_names: untrusted.iter().map(|n| (*n).to_owned()).collect(),
     };
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
     FarmTls {
         ca_pem: ca_cert.pem(),
         config: Arc::new(config),

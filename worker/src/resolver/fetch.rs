@@ -219,8 +219,13 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
 /// The bytes of a `data:` URL, at most `max` of them.
 pub(super) fn data_url_bytes(url: &Url, max: usize) -> Result<Vec<u8>, Failure> {
     let not_image = |why: &str| Failure::new(FailureCategory::NotImage, format!("data: URL {why}"));
-    let rest = url.as_str().strip_prefix("data:").ok_or_else(|| not_image("expected"))?;
-    let (header, data) = rest.split_once(',').ok_or_else(|| not_image("without a comma"))?;
+    let rest = url
+        .as_str()
+        .strip_prefix("data:")
+        .ok_or_else(|| not_image("expected"))?;
+    let (header, data) = rest
+        .split_once(',')
+        .ok_or_else(|| not_image("without a comma"))?;
     let decoded: Vec<u8> = percent_decode(data.as_bytes());
     let bytes = if header.to_ascii_lowercase().ends_with(";base64") {
         let compact: Vec<u8> = decoded
@@ -331,7 +336,10 @@ mod tests {
         let url = Url::parse("data:image/png;base64,iVBO%52w0K%0AGgo=").unwrap();
         assert_eq!(data_url_bytes(&url, 100).unwrap(), b"\x89PNG\r\n\x1a\n");
         let url = Url::parse("data:image/svg+xml,%3Csvg%20viewBox='0 0 8 8'%3E").unwrap();
-        assert_eq!(data_url_bytes(&url, 100).unwrap(), b"<svg viewBox='0 0 8 8'>");
+        assert_eq!(
+            data_url_bytes(&url, 100).unwrap(),
+            b"<svg viewBox='0 0 8 8'>"
+        );
         assert_eq!(
             data_url_bytes(&url, 4).unwrap_err().category,
             FailureCategory::TooLarge
@@ -343,7 +351,10 @@ mod tests {
         let limits = HostLimits::new(2);
         let first = limits.acquire("a.test").await;
         let second = limits.acquire("a.test").await;
-        assert!(limits.acquire("a.test").now_or_never().is_none(), "a third place was given");
+        assert!(
+            limits.acquire("a.test").now_or_never().is_none(),
+            "a third place was given"
+        );
         assert!(limits.acquire("b.test").now_or_never().is_some());
         drop(first);
         let third = limits.acquire("a.test").now_or_never();

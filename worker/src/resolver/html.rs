@@ -63,8 +63,9 @@ pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) ->
                 }
             }
             b"meta" => {
-                let is_tile = attribute("name")
-                    .is_some_and(|name| name.trim().eq_ignore_ascii_case("msapplication-tileimage"));
+                let is_tile = attribute("name").is_some_and(|name| {
+                    name.trim().eq_ignore_ascii_case("msapplication-tileimage")
+                });
                 if is_tile && let Some(content) = attribute("content") {
                     found.push((content, CandidateKind::TileImage));
                 }
@@ -155,7 +156,9 @@ fn meta_charset(html: &[u8]) -> Option<&'static Encoding> {
                 .map_or(&value[..0], |start| &value[start..]);
             let length = value
                 .iter()
-                .position(|&b| matches!(b, b'"' | b'\'' | b';' | b'/' | b' ' | b'>') || b.is_ascii_whitespace())
+                .position(|&b| {
+                    matches!(b, b'"' | b'\'' | b';' | b'/' | b' ' | b'>') || b.is_ascii_whitespace()
+                })
                 .unwrap_or(value.len());
             return Encoding::for_label(&value[..length]);
         }
@@ -221,8 +224,14 @@ mod tests {
         assert_eq!(
             urls(html),
             vec![
-                ("https://static.example/assets/early.png".into(), CandidateKind::Icon),
-                ("https://static.example/assets/late.png".into(), CandidateKind::Icon),
+                (
+                    "https://static.example/assets/early.png".into(),
+                    CandidateKind::Icon
+                ),
+                (
+                    "https://static.example/assets/late.png".into(),
+                    CandidateKind::Icon
+                ),
             ]
         );
     }
@@ -234,8 +243,14 @@ mod tests {
         assert_eq!(
             urls(html),
             vec![
-                ("https://example.com/a.png?x=1&y=2".into(), CandidateKind::Icon),
-                ("data:image/png;base64,iVBORw0KGgo=".into(), CandidateKind::Icon),
+                (
+                    "https://example.com/a.png?x=1&y=2".into(),
+                    CandidateKind::Icon
+                ),
+                (
+                    "data:image/png;base64,iVBORw0KGgo=".into(),
+                    CandidateKind::Icon
+                ),
             ]
         );
     }
@@ -261,16 +276,30 @@ mod tests {
         let found = extract_candidates(html, None, &page());
         assert_eq!(found[0].url.as_str(), expected);
         let with_meta = b"<meta charset='iso-8859-1'><link rel=icon href=\"/ic\xF4ne.png\">";
-        assert_eq!(extract_candidates(with_meta, None, &page())[0].url.as_str(), expected);
+        assert_eq!(
+            extract_candidates(with_meta, None, &page())[0].url.as_str(),
+            expected
+        );
         let http_equiv = b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1252\"><link rel=icon href=\"/ic\xF4ne.png\">";
-        assert_eq!(extract_candidates(http_equiv, None, &page())[0].url.as_str(), expected);
+        assert_eq!(
+            extract_candidates(http_equiv, None, &page())[0]
+                .url
+                .as_str(),
+            expected
+        );
         let utf8 = "<link rel=icon href=\"/icône.png\">".as_bytes();
-        assert_eq!(extract_candidates(utf8, None, &page())[0].url.as_str(), expected);
+        assert_eq!(
+            extract_candidates(utf8, None, &page())[0].url.as_str(),
+            expected
+        );
     }
 
     #[test]
     fn content_type_charset_is_read() {
-        assert_eq!(content_type_charset("text/html; Charset=\"ISO-8859-1\""), Some("ISO-8859-1"));
+        assert_eq!(
+            content_type_charset("text/html; Charset=\"ISO-8859-1\""),
+            Some("ISO-8859-1")
+        );
         assert_eq!(content_type_charset("text/html"), None);
     }
 

@@ -150,15 +150,17 @@ fn ico_size(bytes: &[u8]) -> Option<(u32, u32)> {
         let side = |b: u8| if b == 0 { 256 } else { u32::from(b) };
         let mut size = (side(header[0]), side(header[1]));
         let (length, offset) = (le32(header, 8)?, le32(header, 12)?);
-        let embedded = usize::try_from(offset)
-            .ok()
-            .and_then(|start| bytes.get(start..start.saturating_add(usize::try_from(length).ok()?)));
+        let embedded = usize::try_from(offset).ok().and_then(|start| {
+            bytes.get(start..start.saturating_add(usize::try_from(length).ok()?))
+        });
         if let Some(png) = embedded.filter(|data| data.starts_with(b"\x89PNG\r\n\x1a\n"))
             && let Some(real) = png_size(png)
         {
             size = real;
         }
-        if best.is_none_or(|(w, h)| u64::from(size.0) * u64::from(size.1) > u64::from(w) * u64::from(h)) {
+        if best.is_none_or(|(w, h)| {
+            u64::from(size.0) * u64::from(size.1) > u64::from(w) * u64::from(h)
+        }) {
             best = Some(size);
         }
     }
@@ -275,7 +277,14 @@ fn svg_size(attributes: &[u8]) -> (u32, u32) {
             .collect::<Result<_, _>>()
             .ok()?;
         match numbers.as_slice() {
-            [_, _, w, h] if w.is_finite() && h.is_finite() && *w > 0.0 && *h > 0.0 && *w < 1e6 && *h < 1e6 => {
+            [_, _, w, h]
+                if w.is_finite()
+                    && h.is_finite()
+                    && *w > 0.0
+                    && *h > 0.0
+                    && *w < 1e6
+                    && *h < 1e6 =>
+            {
                 Some((w.round() as u32, h.round() as u32))
             }
             _ => None,
@@ -362,7 +371,10 @@ mod tests {
     #[test]
     fn real_dimensions_are_read() {
         let info = inspect(&png(180, 180)).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 180, 180));
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Png, 180, 180)
+        );
         let info = inspect(&ico(&[(16, 16), (0, 0), (48, 48)])).unwrap();
         assert_eq!((info.width, info.height), (256, 256));
         let info = inspect(b"GIF89a\x40\0\x20\0rest").unwrap();
@@ -371,10 +383,16 @@ mod tests {
         bmp.extend_from_slice(&24_i32.to_le_bytes());
         bmp.extend_from_slice(&(-24_i32).to_le_bytes());
         let info = inspect(&bmp).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Bmp, 24, 24));
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Bmp, 24, 24)
+        );
         let jpeg = b"\xFF\xD8\xFF\xE0\x00\x04ab\xFF\xC0\x00\x11\x08\x00\x60\x00\x80\x03";
         let info = inspect(jpeg).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Jpeg, 128, 96));
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Jpeg, 128, 96)
+        );
         let mut webp = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0".to_vec();
         webp.extend_from_slice(&[63, 0, 0, 31, 0, 0]);
         let info = inspect(&webp).unwrap();
@@ -413,7 +431,12 @@ mod tests {
                     seed.to_le_bytes()[0]
                 })
                 .collect();
-            for prefix in [&b"\x00\x00\x01\x00"[..], b"\xFF\xD8\xFF", b"RIFF\0\0\0\0WEBPVP8 ", b"BM"] {
+            for prefix in [
+                &b"\x00\x00\x01\x00"[..],
+                b"\xFF\xD8\xFF",
+                b"RIFF\0\0\0\0WEBPVP8 ",
+                b"BM",
+            ] {
                 let mut input = prefix.to_vec();
                 input.extend_from_slice(&bytes);
                 let _ = inspect(&input);

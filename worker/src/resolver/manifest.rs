@@ -33,10 +33,16 @@ mod tests {
             {"src": "javascript:void(0)"}
         ]}"#;
         let url = Url::parse("https://example.com/m/site.webmanifest").unwrap();
-        let icons: Vec<String> = icon_urls(manifest, &url).iter().map(Url::to_string).collect();
+        let icons: Vec<String> = icon_urls(manifest, &url)
+            .iter()
+            .map(Url::to_string)
+            .collect();
         assert_eq!(
             icons,
-            ["https://example.com/m/icons/192.png", "https://example.com/512.png"]
+            [
+                "https://example.com/m/icons/192.png",
+                "https://example.com/512.png"
+            ]
         );
         assert!(icon_urls(b"<html>", &url).is_empty());
         assert!(icon_urls(br#"{"icons": 3}"#, &url).is_empty());

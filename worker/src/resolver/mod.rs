@@ -278,7 +278,10 @@ impl Resolver {
         let mut candidates: Vec<(Url, IconSource)> = Vec::new();
         let mut manifests = Vec::new();
         if let Some(page) = &home.page {
-            let charset = page.content_type.as_deref().and_then(html::content_type_charset);
+            let charset = page
+                .content_type
+                .as_deref()
+                .and_then(html::content_type_charset);
             for candidate in html::extract_candidates(&page.body, charset, &page.url) {
                 match candidate.kind {
                     CandidateKind::Manifest => manifests.push(candidate.url),
@@ -334,8 +337,11 @@ impl Resolver {
         let (found, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
         let found: Vec<Icon> = found.into_iter().filter_map(Result::ok).collect();
         let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
-        if let Some(best) = choose(&found, self.settings.preferred_size, self.settings.prefer_svg)
-        {
+        if let Some(best) = choose(
+            &found,
+            self.settings.preferred_size,
+            self.settings.prefer_svg,
+        ) {
             return Ok(best.clone());
         }
         Err(explain(failures, home.failure, count))
@@ -562,10 +568,17 @@ mod tests {
         let not_image = Failure::new(FailureCategory::NotImage, "soft 404");
         let too_large = Failure::new(FailureCategory::TooLarge, "big");
         assert_eq!(
-            explain(vec![not_image.clone(), too_large.clone()], Some(home.clone()), 2),
+            explain(
+                vec![not_image.clone(), too_large.clone()],
+                Some(home.clone()),
+                2
+            ),
             too_large
         );
-        assert_eq!(explain(vec![not_image.clone()], Some(home.clone()), 1), home);
+        assert_eq!(
+            explain(vec![not_image.clone()], Some(home.clone()), 1),
+            home
+        );
         assert_eq!(explain(vec![not_image.clone()], None, 1), not_image);
         let missing = Failure::new(FailureCategory::HttpStatus, "404");
         assert_eq!(

@@ -97,7 +97,10 @@ impl Network {
     }
 
     /// The addresses to connect to for `name`, after the check.
-    async fn lookup(&self, name: &str) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    async fn lookup(
+        &self,
+        name: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if let Some(connect_to) = self.connect_to
             && name.ends_with(CONNECT_TO_SUFFIX)
@@ -137,7 +140,10 @@ impl Network {
         }
         Ok(match self.connect_to {
             Some(connect_to) => vec![connect_to],
-            None => allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect(),
+            None => allowed
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect(),
         })
     }
 }
@@ -287,7 +293,11 @@ mod tests {
         assert!(network(true, None).check_url(&metadata).is_ok());
         let public = Url::parse("http://93.184.216.34/").unwrap();
         assert!(network(false, None).check_url(&public).is_ok());
-        assert!(network(false, None).check_url(&Url::parse("http://[::1]:8080/").unwrap()).is_err());
+        assert!(
+            network(false, None)
+                .check_url(&Url::parse("http://[::1]:8080/").unwrap())
+                .is_err()
+        );
 
         let (url, host) = network(true, Some("127.0.0.1:1")).transport_url(&metadata);
         assert_eq!(

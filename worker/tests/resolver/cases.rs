@@ -10,7 +10,10 @@ async fn relative_absolute_protocol_relative_and_base_href_links() {
     assert_icons(&[
         ("relative.test", "https://relative.test/i/32x32.png"),
         ("absolute.test", "https://static.test/abs/48x48.png"),
-        ("protocol-relative.test", "https://static.test/proto/64x64.png"),
+        (
+            "protocol-relative.test",
+            "https://static.test/proto/64x64.png",
+        ),
         ("base-href.test", "https://static.test/base/96x96.png"),
     ])
     .await;
@@ -38,7 +41,10 @@ async fn apple_touch_icons_tile_images_and_html_quirks() {
         ("upper.test", "https://upper.test/UPPER/32X32.PNG"),
         ("body-link.test", "https://body-link.test/i/48x48.png"),
         ("latin1.test", "https://latin1.test/ic%C3%B4ne.png"),
-        ("latin1-meta.test", "https://latin1-meta.test/ic%C3%B4ne.png"),
+        (
+            "latin1-meta.test",
+            "https://latin1-meta.test/ic%C3%B4ne.png",
+        ),
     ])
     .await;
 }
@@ -91,7 +97,10 @@ async fn redirect_loops_and_endless_redirects_fail_with_http_status() {
     let farm = Farm::start().await;
     let looping = resolve(&farm, "loop.test").await;
     assert_eq!(category(&looping), FailureCategory::HttpStatus);
-    assert!(format!("{:?}", looping.outcome).contains("loop"), "{looping:?}");
+    assert!(
+        format!("{:?}", looping.outcome).contains("loop"),
+        "{looping:?}"
+    );
     let endless = resolve(&farm, "endless.test").await;
     assert_eq!(category(&endless), FailureCategory::HttpStatus);
     assert!(
@@ -156,7 +165,10 @@ async fn data_uri_icons_are_decoded_in_place() {
 async fn idn_domains_are_fetched_by_their_punycode_name() {
     let farm = Farm::start().await;
     let resolution = resolve(&farm, "bücher.test").await;
-    assert_eq!(icon(&resolution).url, "https://xn--bcher-kva.test/i/32x32.png");
+    assert_eq!(
+        icon(&resolution).url,
+        "https://xn--bcher-kva.test/i/32x32.png"
+    );
 }
 
 #[tokio::test]
@@ -188,5 +200,9 @@ async fn a_slow_drip_server_cannot_hold_a_domain_past_its_deadline() {
 async fn an_untrusted_certificate_fails_with_tls() {
     let farm = Farm::start().await;
     let resolution = resolve(&farm, "bad-cert.test").await;
-    assert_eq!(category(&resolution), FailureCategory::Tls, "{resolution:?}");
+    assert_eq!(
+        category(&resolution),
+        FailureCategory::Tls,
+        "{resolution:?}"
+    );
 }

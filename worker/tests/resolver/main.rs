@@ -1,6 +1,8 @@
 //! The resolver against the local web farm: every case of the issue, each asserting the exact
 //! chosen URL or the exact failure category. No database or LocalStack needed.
 
+#![expect(clippy::expect_used, reason = "tests")]
+
 mod cases;
 mod cli;
 mod safety;
