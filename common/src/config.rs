@@ -135,7 +135,7 @@ pub struct WorkerSettings {
 /// Favicon fetching settings.
 #[derive(Debug, Clone)]
 pub struct ResolverSettings {
-    /// `RESOLVER_TIMEOUT_SECS` (default 10): the whole budget of one domain.
+    /// `RESOLVER_TIMEOUT_SECS` (default 10): the whole budget of one domain, retries included.
     pub domain_timeout: Duration,
     /// `RESOLVER_CONNECT_TIMEOUT_SECS` (default 5).
     pub connect_timeout: Duration,
@@ -143,12 +143,125 @@ pub struct ResolverSettings {
     pub max_tries: u32,
     /// `RESOLVER_USER_AGENT`.
     pub user_agent: String,
+    /// `RESOLVER_MAX_HTML_BYTES` (default 512 KiB): most of a home page read (after
+    /// decompression); reading stops earlier after `</head>` when icons were found.
+    pub max_html_bytes: usize,
+    /// `RESOLVER_MAX_ICON_BYTES` (default 1 MiB): a larger icon (after decompression) fails
+    /// with `too_large`.
+    pub max_icon_bytes: usize,
+    /// `RESOLVER_PREFERRED_SIZE` (default 32): the best icon is the largest square raster at
+    /// least this wide.
+    pub preferred_size: u32,
+    /// `RESOLVER_PREFER_SVG` (default false): an SVG icon wins over any raster.
+    pub prefer_svg: bool,
+    /// `RESOLVER_PER_HOST_CONCURRENCY` (default 4): requests to one host at once.
+    pub per_host_concurrency: usize,
+    /// `RESOLVER_MAX_REDIRECTS` (default 10): redirects followed per request.
+    pub max_redirects: usize,
+    /// `RESOLVER_CACHE_TTL_SECS` (default 86400; 0 disables): a domain resolved this recently
+    /// is answered from the database without fetching again.
+    pub cache_ttl: Duration,
     /// `RESOLVER_CONNECT_TO` (`ADDR:PORT`, unset by default): every connection goes there,
-    /// keeping the host name for SNI and `Host` (like curl's `--connect-to`). For tests and
+    /// keeping the host name for SNI and `Host` (like curl's `--connect-to`). Applied after the
+    /// address check; names not in `dns_override` are not looked up at all. For tests and
     /// benchmarks against local servers.
     pub connect_to: Option<std::net::SocketAddr>,
+    /// `RESOLVER_DNS_OVERRIDE` (`name=IP,name=IP`, empty by default): answers used instead of
+    /// DNS for these names (like curl's `--resolve`), checked like real answers. For tests.
+    pub dns_override: Vec<(String, std::net::IpAddr)>,
+    /// `RESOLVER_CA_CERT` (a PEM file, unset by default): an extra trusted root certificate,
+    /// for test servers.
+    pub ca_cert: Option<std::path::PathBuf>,
     /// `RESOLVER_ALLOW_PRIVATE` (default false): allow loopback and private addresses.
     pub allow_private: bool,
+}
+
+impl Default for ResolverSettings {
+    /// The documented defaults.
+    fn default() -> Self {
+        Self {
+            domain_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_tries: 2,
+            user_agent: "favicon-pipeline/0.1 (+https://github.com/favicon-pipeline)".to_owned(),
+            max_html_bytes: 512 * 1024,
+            max_icon_bytes: 1024 * 1024,
+            preferred_size: 32,
+            prefer_svg: false,
+            per_host_concurrency: 4,
+            max_redirects: 10,
+            cache_ttl: Duration::from_secs(86_400),
+            connect_to: None,
+            dns_override: Vec::new(),
+            ca_cert: None,
+            allow_private: false,
+        }
+    }
+}
+
+impl ResolverSettings {
+    /// Reads only the resolver settings, for the `worker resolve` command.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env(&|name| std::env::var(name).ok()))
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            domain_timeout: Duration::from_secs(
+                env.positive_or("RESOLVER_TIMEOUT_SECS", default.domain_timeout.as_secs())?,
+            ),
+            connect_timeout: Duration::from_secs(env.positive_or(
+                "RESOLVER_CONNECT_TIMEOUT_SECS",
+                default.connect_timeout.as_secs(),
+            )?),
+            max_tries: env.positive_or("RESOLVER_MAX_TRIES", default.max_tries)?,
+            user_agent: env.string_or("RESOLVER_USER_AGENT", &default.user_agent),
+            max_html_bytes: env.positive_or("RESOLVER_MAX_HTML_BYTES", default.max_html_bytes)?,
+            max_icon_bytes: env.positive_or("RESOLVER_MAX_ICON_BYTES", default.max_icon_bytes)?,
+            preferred_size: env.parse_or("RESOLVER_PREFERRED_SIZE", default.preferred_size)?,
+            prefer_svg: env.parse_or("RESOLVER_PREFER_SVG", default.prefer_svg)?,
+            per_host_concurrency: env.positive_or(
+                "RESOLVER_PER_HOST_CONCURRENCY",
+                default.per_host_concurrency,
+            )?,
+            max_redirects: env.parse_or("RESOLVER_MAX_REDIRECTS", default.max_redirects)?,
+            cache_ttl: Duration::from_secs(
+                env.parse_or("RESOLVER_CACHE_TTL_SECS", default.cache_ttl.as_secs())?,
+            ),
+            connect_to: env.parse_optional("RESOLVER_CONNECT_TO")?,
+            dns_override: match env.optional("RESOLVER_DNS_OVERRIDE") {
+                Some(value) => parse_dns_override(&value)
+                    .map_err(|reason| env.invalid("RESOLVER_DNS_OVERRIDE", &value, reason))?,
+                None => default.dns_override,
+            },
+            ca_cert: env.optional("RESOLVER_CA_CERT").map(Into::into),
+            allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", default.allow_private)?,
+        })
+    }
+}
+
+/// Parses `name=IP,name=IP` (names lower-cased, a trailing dot removed).
+pub fn parse_dns_override(value: &str) -> Result<Vec<(String, std::net::IpAddr)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (name, ip) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{entry:?} is not name=IP"))?;
+            let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+            if name.is_empty() {
+                return Err(format!("{entry:?} has no name"));
+            }
+            let ip = ip
+                .trim()
+                .parse()
+                .map_err(|e| format!("{entry:?} has an invalid address: {e}"))?;
+            Ok((name, ip))
+        })
+        .collect()
 }
 
 /// The log output format.
@@ -206,19 +319,7 @@ impl Settings {
                 result_batch_size: env.positive_or("RESULT_BATCH_SIZE", 100)?,
                 shutdown_grace: Duration::from_secs(env.parse_or("SHUTDOWN_GRACE_SECS", 25)?),
             },
-            resolver: ResolverSettings {
-                domain_timeout: Duration::from_secs(env.parse_or("RESOLVER_TIMEOUT_SECS", 10)?),
-                connect_timeout: Duration::from_secs(
-                    env.parse_or("RESOLVER_CONNECT_TIMEOUT_SECS", 5)?,
-                ),
-                max_tries: env.positive_or("RESOLVER_MAX_TRIES", 2)?,
-                user_agent: env.string_or(
-                    "RESOLVER_USER_AGENT",
-                    "favicon-pipeline/0.1 (+https://github.com/favicon-pipeline)",
-                ),
-                connect_to: env.parse_optional("RESOLVER_CONNECT_TO")?,
-                allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", false)?,
-            },
+            resolver: ResolverSettings::read(&env)?,
             log_format: match env.string_or("LOG_FORMAT", "compact").as_str() {
                 "compact" => LogFormat::Compact,
                 "json" => LogFormat::Json,
@@ -318,6 +419,33 @@ mod tests {
         assert_eq!(settings.log_format, LogFormat::Compact);
         assert!(settings.database.run_migrations);
         assert!(!settings.resolver.allow_private);
+        assert_eq!(settings.resolver.max_html_bytes, 512 * 1024);
+        assert_eq!(settings.resolver.cache_ttl, Duration::from_secs(86_400));
+        assert!(settings.resolver.dns_override.is_empty());
+    }
+
+    #[test]
+    fn dns_overrides_are_parsed_like_curl_resolve() {
+        let mut vars = minimal();
+        vars.insert(
+            "RESOLVER_DNS_OVERRIDE",
+            "Loopback.test.=127.0.0.1, v6.test=::1,",
+        );
+        let overrides = settings(&vars).unwrap().resolver.dns_override;
+        assert_eq!(
+            overrides,
+            vec![
+                ("loopback.test".to_owned(), "127.0.0.1".parse().unwrap()),
+                ("v6.test".to_owned(), "::1".parse().unwrap()),
+            ]
+        );
+        vars.insert("RESOLVER_DNS_OVERRIDE", "loopback.test");
+        assert!(
+            settings(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("RESOLVER_DNS_OVERRIDE")
+        );
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //!
 //! The services are required, never optional: when PostgreSQL or LocalStack cannot be reached
 //! the harness panics with what to run, so a missing service fails CI instead of skipping.
+//!
+//! [`farm`] is a local web farm of favicon cases (HTTP and HTTPS with a test CA) for the
+//! resolver's tests and benchmarks; it needs no service.
 
 #![expect(
     clippy::expect_used,
@@ -12,6 +15,7 @@
 pub mod aws;
 pub mod client;
 pub mod database;
+pub mod farm;
 pub mod icons;
 pub mod settings;
 

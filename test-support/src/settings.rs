@@ -10,6 +10,10 @@ use secrecy::SecretString;
 
 /// Settings with a fresh database and fresh AWS resources; tuned for quick tests (port 0,
 /// one-second long polls and retries). Resolver connections go to `icon_server`.
+///
+/// `connect_to` is trusted, so names are checked by what they resolve to: `a.example.com`
+/// resolves to 127.0.0.1 (where the icon server is), and is blocked when a test sets
+/// `allow_private = false`; other names are not looked up.
 pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Settings {
     crate::init_tracing();
     let prefix = format!("t{}-", crate::unique_suffix());
@@ -47,7 +51,9 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             max_tries: 2,
             user_agent: "favicon-pipeline-tests".to_owned(),
             connect_to: icon_server,
+            dns_override: vec![("a.example.com".to_owned(), [127, 0, 0, 1].into())],
             allow_private: true,
+            ..ResolverSettings::default()
         },
         log_format: LogFormat::Compact,
     }

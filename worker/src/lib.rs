@@ -3,7 +3,9 @@
 //!
 //! [`startup::Worker`] wires things together; [`consumer`] is the receive loop, [`process`]
 //! handles one file, [`store`] holds its database writes, [`dlq`] fails dead-lettered files.
+//! [`resolver`] finds favicons; [`cli`] is `worker resolve`, the resolver without the pipeline.
 
+pub mod cli;
 pub mod consumer;
 pub mod context;
 pub mod dlq;

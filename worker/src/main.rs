@@ -1,12 +1,39 @@
-//! `worker` consumes the queue until SIGINT or SIGTERM.
+//! `worker` (or `worker run`) consumes the queue until SIGINT or SIGTERM; `worker resolve`
+//! resolves domains without the pipeline and prints JSON lines.
 
 use anyhow::Context;
-use common::Settings;
-use worker::Worker;
+use clap::{Parser, Subcommand};
+use common::{Settings, config::LogFormat};
+use worker::{Worker, cli::ResolveArgs};
+
+/// The favicon pipeline's worker.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Consume file events from the queue (the default).
+    Run,
+    /// Resolve domains (arguments, or one per line on stdin) and print one JSON object per line.
+    Resolve(ResolveArgs),
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = Settings::from_env().context("invalid configuration")?;
-    common::telemetry::init(settings.log_format);
-    Worker::build(settings).await?.run_until_stopped().await
+    match Cli::parse().command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let settings = Settings::from_env().context("invalid configuration")?;
+            common::telemetry::init(settings.log_format);
+            Worker::build(settings).await?.run_until_stopped().await
+        }
+        Command::Resolve(args) => {
+            // Logs go to stderr; stdout carries only the JSON lines.
+            common::telemetry::init(LogFormat::Compact);
+            worker::cli::resolve(args).await
+        }
+    }
 }

@@ -160,7 +160,10 @@ async fn resolve_entry(ctx: &Context, entry: Entry) -> NewResult {
         Ok(domain) => {
             let resolution = ctx.resolver.resolve(domain).await;
             (
-                resolution.outcome,
+                resolution
+                    .outcome
+                    .map(|icon| icon.url)
+                    .map_err(|failure| failure.to_string()),
                 i32::try_from(resolution.tries).unwrap_or(i32::MAX),
             )
         }

@@ -1,0 +1,339 @@
+//! What each virtual host answers. A host's scenario is the first label of its name, after a
+//! leading `www.` and without a trailing `-<digits>` (so `relative-17.test` behaves like
+//! `relative.test`, for benchmarks with many hosts); unknown names answer 404 everywhere.
+//!
+//! On every host a last path segment `{w}x{h}.{png,ico,gif,svg}` (any case) is an image of
+//! that size, so pages link to `/i/32x32.png` and get a real 32x32 PNG.
+
+use std::{sync::OnceLock, time::Duration};
+
+use base64::Engine;
+
+use super::images;
+
+/// The scenario names, one per case the resolver must handle (hosts are `{name}.test`, and
+/// `xn--bcher-kva.test` for the IDN one).
+pub const SCENARIOS: &[&str] = &[
+    "relative",
+    "absolute",
+    "protocol-relative",
+    "base-href",
+    "sizes",
+    "apple-only",
+    "manifest-only",
+    "ico-only",
+    "tile",
+    "redirect-chain",
+    "www-fallback",
+    "loop",
+    "endless",
+    "nothing",
+    "soft404",
+    "all-soft404",
+    "no-icon",
+    "svg",
+    "huge-icon",
+    "slow-drip",
+    "gzip-bomb",
+    "latin1",
+    "latin1-meta",
+    "upper",
+    "body-link",
+    "data-uri",
+    "xn--bcher-kva",
+    "loopback",
+    "metadata-redirect",
+    "bad-cert",
+    "static",
+];
+
+/// Hosts that refuse TLS (no certificate) and drop plain HTTP connections.
+pub const REFUSED: &[&str] = &["www-fallback.test"];
+/// Hosts that refuse TLS (no certificate) but answer plain HTTP.
+pub const REFUSE_TLS_ONLY: &[&str] = &["redirect-chain.test"];
+/// SNI names that get a self-signed certificate (their plain HTTP connections are dropped).
+pub const UNTRUSTED: &[&str] = &["bad-cert.test", "www.bad-cert.test"];
+
+/// One request, as the farm sees it.
+#[derive(Debug)]
+pub struct Request {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The `Host` header without a port, lower-cased.
+    pub host: String,
+    /// The raw path, without the query.
+    pub path: String,
+}
+
+/// What to answer.
+#[derive(Debug)]
+pub enum Reply {
+    /// A complete response.
+    Full {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
+    /// 200 `text/html`, `prefix` then one space every `interval`, `max` bytes at most.
+    Drip {
+        prefix: Vec<u8>,
+        interval: Duration,
+        max: usize,
+    },
+    /// Close the connection without an answer.
+    Refuse,
+}
+
+fn full(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+    Reply::Full {
+        status,
+        headers: vec![("content-type", content_type.to_owned())],
+        body: body.into(),
+    }
+}
+
+fn html(body: &str) -> Reply {
+    full(
+        200,
+        "text/html; charset=utf-8",
+        format!("<!doctype html>{body}"),
+    )
+}
+
+fn page(head: &str) -> Reply {
+    html(&format!(
+        "<html><head><title>farm</title>{head}</head><body><p>Hello</p></body></html>"
+    ))
+}
+
+fn not_found() -> Reply {
+    full(
+        404,
+        "text/html",
+        "<html><body><h1>Not Found</h1></body></html>",
+    )
+}
+
+fn redirect(status: u16, location: &str) -> Reply {
+    Reply::Full {
+        status,
+        headers: vec![("location", location.to_owned())],
+        body: Vec::new(),
+    }
+}
+
+/// The scenario name of a host.
+pub fn scenario_of(host: &str) -> &str {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return "metadata";
+    }
+    let name = host.strip_prefix("www.").unwrap_or(host);
+    let label = name.split('.').next().unwrap_or_default();
+    match label.rsplit_once('-') {
+        Some((stem, digits))
+            if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            stem
+        }
+        _ => label,
+    }
+}
+
+/// An image for a last path segment `{w}x{h}.{ext}`.
+fn asset(path: &str) -> Option<Reply> {
+    let name = path.rsplit('/').next()?.to_ascii_lowercase();
+    let (size, extension) = name.rsplit_once('.')?;
+    let (width, height) = size.split_once('x')?;
+    let (width, height): (u32, u32) = (width.parse().ok()?, height.parse().ok()?);
+    if width == 0 || height == 0 || width > 1024 || height > 1024 {
+        return None;
+    }
+    Some(match extension {
+        "png" => full(200, "image/png", images::png(width, height)),
+        "ico" => full(200, "image/x-icon", images::ico(&[width])),
+        "gif" => full(
+            200,
+            "image/gif",
+            images::gif(u16::try_from(width).ok()?, u16::try_from(height).ok()?),
+        ),
+        "svg" => full(200, "image/svg+xml", images::svg(width)),
+        _ => return None,
+    })
+}
+
+/// A gzip-compressed reply.
+fn gzipped(content_type: &str, body: &[u8]) -> Reply {
+    Reply::Full {
+        status: 200,
+        headers: vec![
+            ("content-type", content_type.to_owned()),
+            ("content-encoding", "gzip".to_owned()),
+        ],
+        body: body.to_vec(),
+    }
+}
+
+/// 16 MiB of HTML (or PNG) once decompressed, about 16 KiB on the wire.
+const BOMB_SIZE: usize = 16 << 20;
+
+fn html_bomb() -> &'static [u8] {
+    static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
+    BOMB.get_or_init(|| {
+        images::gzip_bomb(
+            b"<html><head><link rel=\"icon\" href=\"/bomb.png\">",
+            b' ',
+            BOMB_SIZE,
+        )
+    })
+}
+
+fn png_bomb() -> &'static [u8] {
+    static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
+    BOMB.get_or_init(|| {
+        // A real PNG header, then a private chunk that never ends.
+        let header = images::png(64, 64);
+        images::gzip_bomb(&header[..33], 0, BOMB_SIZE)
+    })
+}
+
+/// The `data:` URL of the `data-uri` scenario: a 32x32 PNG.
+pub fn data_uri_icon() -> String {
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(images::png(32, 32))
+    )
+}
+
+/// The answer to `request`.
+pub fn reply(request: &Request) -> Reply {
+    let host = request.host.as_str();
+    let path = request.path.as_str();
+    let www = host.starts_with("www.");
+    let scenario = scenario_of(host);
+    let refused = REFUSED.contains(&host)
+        || (REFUSE_TLS_ONLY.contains(&host) && request.scheme == "https")
+        || (UNTRUSTED.contains(&host) && request.scheme == "http");
+    if refused {
+        return Reply::Refuse;
+    }
+    let specific = match (scenario, path) {
+        ("relative", "/") => Some(page(r#"<link rel="icon" href="i/32x32.png">"#)),
+        ("absolute", "/") => Some(page(
+            r#"<link rel="icon" href="https://static.test/abs/48x48.png">"#,
+        )),
+        ("protocol-relative", "/") => Some(page(
+            r#"<link rel="shortcut icon" href="//static.test/proto/64x64.png">"#,
+        )),
+        ("base-href", "/") => Some(page(
+            r#"<base href="https://static.test/base/"><link rel="icon" href="96x96.png">"#,
+        )),
+        ("sizes", "/") => Some(page(concat!(
+            r#"<link rel="icon" sizes="512x512" href="/i/16x16.ico">"#,
+            r#"<link rel="icon" sizes="32x32" href="/i/32x32.png">"#,
+            r#"<link rel="apple-touch-icon" sizes="180x180" href="/i/192x192.png">"#,
+            r#"<link rel="icon" href="/i/300x100.png">"#,
+            r#"<link rel="icon" sizes="any" href="/i/1x1.gif">"#,
+        ))),
+        ("apple-only", "/") => Some(page(
+            r#"<link rel="apple-touch-icon" href="/i/180x180.png">"#,
+        )),
+        ("manifest-only", "/") => Some(page(r#"<link rel="manifest" href="/m/site.webmanifest">"#)),
+        ("manifest-only", "/m/site.webmanifest") => Some(full(
+            200,
+            "application/manifest+json",
+            r#"{"name": "farm", "icons": [
+                {"src": "../i/192x192.png", "sizes": "192x192", "type": "image/png"},
+                {"src": "icons/512x512.png", "sizes": "512x512", "type": "image/png"}
+            ]}"#,
+        )),
+        ("ico-only", "/") => Some(page("")),
+        ("ico-only", "/favicon.ico") => Some(full(200, "image/x-icon", images::ico(&[16, 32, 48]))),
+        ("tile", "/") => Some(page(
+            r#"<meta name="msapplication-TileImage" content="/i/144x144.png">"#,
+        )),
+        ("redirect-chain", "/") if !www => Some(redirect(301, "https://www.redirect-chain.test/")),
+        ("redirect-chain", "/") => Some(redirect(302, "/home/")),
+        ("redirect-chain", "/home/") => Some(page(r#"<link rel="icon" href="icon/64x64.png">"#)),
+        ("www-fallback", "/") => Some(page(r#"<link rel="icon" href="/i/32x32.png">"#)),
+        ("loop", "/a") => Some(redirect(302, "/")),
+        ("loop", _) => Some(redirect(302, "/a")),
+        ("endless", _) => {
+            let hop: u32 = path
+                .strip_prefix("/hop/")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            Some(redirect(302, &format!("/hop/{}", hop + 1)))
+        }
+        ("nothing", _) => Some(not_found()),
+        ("soft404", "/") => Some(page(r#"<link rel="icon" href="/missing.png">"#)),
+        ("soft404", "/favicon.ico") => Some(full(200, "image/x-icon", images::ico(&[32]))),
+        ("soft404", _) | ("all-soft404", _) => Some(full(
+            200,
+            "image/png",
+            "<html><body>Sorry, we could not find that page.</body></html>",
+        )),
+        ("no-icon", "/") => Some(page("")),
+        ("svg", "/") => Some(page(concat!(
+            r#"<link rel="icon" href="/i/16x16.png">"#,
+            r#"<link rel="icon" type="image/svg+xml" href="/logo.svg">"#,
+        ))),
+        ("svg", "/logo.svg") => Some(full(200, "text/plain", images::svg(100))),
+        ("huge-icon", "/") => Some(page(r#"<link rel="icon" href="/huge.png">"#)),
+        ("huge-icon", "/huge.png") => Some(full(
+            200,
+            "image/png",
+            images::png_with_padding(64, 64, 2 << 20),
+        )),
+        ("slow-drip", "/") => Some(Reply::Drip {
+            prefix: b"<!doctype html><html><head>".to_vec(),
+            interval: Duration::from_millis(100),
+            max: 3000,
+        }),
+        ("gzip-bomb", "/") => Some(gzipped("text/html", html_bomb())),
+        ("gzip-bomb", "/bomb.png") => Some(gzipped("image/png", png_bomb())),
+        ("latin1", "/") => Some(full(
+            200,
+            "text/html; charset=ISO-8859-1",
+            b"<html><head><title>Caf\xe9</title><link rel=\"icon\" href=\"/ic\xf4ne.png\"></head></html>".to_vec(),
+        )),
+        ("latin1-meta", "/") => Some(full(
+            200,
+            "text/html",
+            b"<html><head><meta charset=\"windows-1252\"><title>Caf\xe9</title><link rel=\"icon\" href=\"/ic\xf4ne.png\"></head></html>".to_vec(),
+        )),
+        ("latin1" | "latin1-meta", "/ic%C3%B4ne.png") => {
+            Some(full(200, "image/png", images::png(32, 32)))
+        }
+        ("upper", "/") => Some(full(
+            200,
+            "text/html",
+            r#"<!DOCTYPE HTML><HTML><HEAD><TITLE>UPPER</TITLE><LINK REL="SHORTCUT ICON" HREF="/UPPER/32X32.PNG"></HEAD><BODY></BODY></HTML>"#,
+        )),
+        ("body-link", "/") => Some(html(
+            r#"<html><head><title>late</title></head><body><p>Content</p><link rel="icon" href="/i/48x48.png"></body></html>"#,
+        )),
+        ("data-uri", "/") => Some(page(&format!(r#"<link rel="icon" href="{}">"#, data_uri_icon()))),
+        ("xn--bcher-kva", "/") => Some(page(r#"<link rel="icon" href="/i/32x32.png">"#)),
+        ("loopback", "/favicon.ico") => Some(full(200, "image/x-icon", images::ico(&[32]))),
+        ("metadata-redirect", "/") => Some(redirect(302, "http://169.254.169.254/latest/meta-data/")),
+        ("metadata", "/latest/meta-data/") => Some(full(200, "text/plain", "ami-id\nhostname\n")),
+        ("metadata", "/favicon.ico") => Some(full(200, "image/x-icon", images::ico(&[16]))),
+        ("bad-cert", "/") => Some(page(r#"<link rel="icon" href="/i/32x32.png">"#)),
+        _ => None,
+    };
+    specific.or_else(|| asset(path)).unwrap_or_else(not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_are_chosen_by_host_pattern() {
+        assert_eq!(scenario_of("relative.test"), "relative");
+        assert_eq!(scenario_of("relative-17.test"), "relative");
+        assert_eq!(scenario_of("www.redirect-chain.test"), "redirect-chain");
+        assert_eq!(scenario_of("all-soft404.test"), "all-soft404");
+        assert_eq!(scenario_of("169.254.169.254"), "metadata");
+    }
+}

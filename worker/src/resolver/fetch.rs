@@ -1,0 +1,366 @@
+//! One GET with bounded reads: redirects followed by hand (at most N, loops detected, every
+//! hop checked by [`Network`]), bodies read chunk by chunk after decompression and cut off at
+//! a limit, and a per-host concurrency limit.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use base64::Engine;
+use reqwest::{
+    StatusCode,
+    header::{CONTENT_TYPE, HOST, LOCATION},
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use url::Url;
+
+use super::{
+    Failure, FailureCategory, html,
+    net::{BlockedAddress, DnsError, Network},
+};
+
+/// How much of a body is read, and what happens past that.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Limit {
+    /// A home page: cut at `max` bytes, or as soon as `</head>` has been read and icons were
+    /// found before it.
+    Page(usize),
+    /// A manifest: cut at `max` bytes.
+    Document(usize),
+    /// An icon: more than `max` bytes fails with `too_large`.
+    Icon(usize),
+}
+
+/// A response after redirects.
+#[derive(Debug)]
+pub(super) struct Fetched {
+    /// The final URL, after redirects.
+    pub url: Url,
+    /// The final status.
+    pub status: StatusCode,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The (decompressed, bounded) body of a 2xx response; empty otherwise.
+    pub body: Vec<u8>,
+}
+
+/// The HTTP client with its guards.
+#[derive(Debug, Clone)]
+pub(super) struct Fetcher {
+    pub client: reqwest::Client,
+    pub network: Network,
+    pub hosts: HostLimits,
+    pub max_redirects: usize,
+}
+
+impl Fetcher {
+    /// GETs `start`, following redirects.
+    pub async fn get(&self, start: &Url, limit: Limit) -> Result<Fetched, Failure> {
+        let mut url = start.clone();
+        url.set_fragment(None);
+        let mut visited = vec![url.clone()];
+        loop {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(Failure::new(
+                    FailureCategory::HttpStatus,
+                    format!("{start} redirects to unsupported {url}"),
+                ));
+            }
+            self.network
+                .check_url(&url)
+                .map_err(|blocked| Failure::new(FailureCategory::Blocked, blocked.to_string()))?;
+            let (transport_url, host_header) = self.network.transport_url(&url);
+            let _permit = self.hosts.acquire(url.host_str().unwrap_or_default()).await;
+            let mut request = self.client.get(transport_url);
+            if let Some(host) = host_header {
+                request = request.header(HOST, host);
+            }
+            let response = request.send().await.map_err(|e| classify(&e, &url))?;
+            let status = response.status();
+            if status.is_redirection()
+                && let Some(location) = response.headers().get(LOCATION)
+            {
+                let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+                let mut next = url.join(location.trim()).map_err(|e| {
+                    Failure::new(
+                        FailureCategory::HttpStatus,
+                        format!("{url} redirects to an invalid location {location:?}: {e}"),
+                    )
+                })?;
+                next.set_fragment(None);
+                if visited.contains(&next) {
+                    return Err(Failure::new(
+                        FailureCategory::HttpStatus,
+                        format!("redirect loop from {start} at {next}"),
+                    ));
+                }
+                if visited.len() > self.max_redirects {
+                    return Err(Failure::new(
+                        FailureCategory::HttpStatus,
+                        format!("more than {} redirects from {start}", self.max_redirects),
+                    ));
+                }
+                visited.push(next.clone());
+                url = next;
+                continue;
+            }
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+            let body = if status.is_success() {
+                read_body(response, limit, &url, content_type.as_deref()).await?
+            } else {
+                Vec::new()
+            };
+            return Ok(Fetched {
+                url,
+                status,
+                content_type,
+                body,
+            });
+        }
+    }
+}
+
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: Limit,
+    url: &Url,
+    content_type: Option<&str>,
+) -> Result<Vec<u8>, Failure> {
+    let too_large = |max: usize| {
+        Failure::new(
+            FailureCategory::TooLarge,
+            format!("{url} is larger than {max} bytes"),
+        )
+    };
+    if let Limit::Icon(max) = limit
+        && response
+            .content_length()
+            .is_some_and(|length| length > max as u64)
+    {
+        return Err(too_large(max));
+    }
+    let charset = content_type.and_then(html::content_type_charset);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, url))? {
+        match limit {
+            Limit::Icon(max) => {
+                if body.len() + chunk.len() > max {
+                    return Err(too_large(max));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Limit::Document(max) | Limit::Page(max) => {
+                let searched_from = body.len().saturating_sub(6);
+                let room = max.saturating_sub(body.len()).min(chunk.len());
+                body.extend_from_slice(&chunk[..room]);
+                if body.len() >= max {
+                    break;
+                }
+                if matches!(limit, Limit::Page(_))
+                    && contains_ignore_case(&body[searched_from..], b"</head")
+                    && !html::extract_candidates(&body, charset, url).is_empty()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(body)
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+/// The category of a client error, found by walking its sources.
+fn classify(error: &reqwest::Error, url: &Url) -> Failure {
+    let mut category = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut messages = Vec::new();
+    while let Some(current) = source {
+        messages.push(current.to_string());
+        if current.downcast_ref::<BlockedAddress>().is_some() {
+            category = Some(FailureCategory::Blocked);
+        } else if current.downcast_ref::<DnsError>().is_some() {
+            category = category.or(Some(FailureCategory::Dns));
+        } else if current.downcast_ref::<rustls::Error>().is_some() {
+            category = category.or(Some(FailureCategory::Tls));
+        }
+        // `io::Error::source` skips the error it wraps: descend into it instead.
+        source = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    let category = category.unwrap_or(if error.is_timeout() {
+        FailureCategory::Timeout
+    } else {
+        FailureCategory::Connect
+    });
+    messages.dedup();
+    let chain = messages
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(": ");
+    Failure::new(category, format!("{url}: {chain}"))
+}
+
+/// The bytes of a `data:` URL, at most `max` of them.
+pub(super) fn data_url_bytes(url: &Url, max: usize) -> Result<Vec<u8>, Failure> {
+    let not_image = |why: &str| Failure::new(FailureCategory::NotImage, format!("data: URL {why}"));
+    let rest = url
+        .as_str()
+        .strip_prefix("data:")
+        .ok_or_else(|| not_image("expected"))?;
+    let (header, data) = rest
+        .split_once(',')
+        .ok_or_else(|| not_image("without a comma"))?;
+    let decoded: Vec<u8> = percent_decode(data.as_bytes());
+    let bytes = if header.to_ascii_lowercase().ends_with(";base64") {
+        let compact: Vec<u8> = decoded
+            .into_iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(&compact)
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&compact))
+            .map_err(|_| not_image("with invalid base64"))?
+    } else {
+        decoded
+    };
+    if bytes.len() > max {
+        return Err(Failure::new(
+            FailureCategory::TooLarge,
+            format!("data: URL is larger than {max} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[index] == b'%'
+            && let (Some(high), Some(low)) = (
+                bytes.get(index + 1).and_then(|b| hex(*b)),
+                bytes.get(index + 2).and_then(|b| hex(*b)),
+            )
+        {
+            out.push(u8::try_from(high * 16 + low).unwrap_or_default());
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    out
+}
+
+/// At most N requests at once to one host, across every domain this resolver works on.
+#[derive(Debug, Clone)]
+pub(super) struct HostLimits {
+    per_host: usize,
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+/// A place in one host's queue; the host's entry goes when its last holder does.
+#[derive(Debug)]
+pub(super) struct HostPermit {
+    host: String,
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl HostLimits {
+    pub fn new(per_host: usize) -> Self {
+        Self {
+            per_host: per_host.max(1),
+            hosts: Arc::default(),
+        }
+    }
+
+    pub async fn acquire(&self, host: &str) -> HostPermit {
+        let semaphore = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(
+                hosts
+                    .entry(host.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_host))),
+            )
+        };
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = semaphore.acquire_owned().await.ok();
+        HostPermit {
+            host: host.to_owned(),
+            hosts: Arc::clone(&self.hosts),
+            permit,
+        }
+    }
+}
+
+impl Drop for HostPermit {
+    fn drop(&mut self) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(self.permit.take());
+        // Only the map holds it: nobody holds or waits for a place.
+        if hosts
+            .get(&self.host)
+            .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
+        {
+            hosts.remove(&self.host);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    #[test]
+    fn data_urls_are_decoded() {
+        let url = Url::parse("data:image/png;base64,iVBO%52w0K%0AGgo=").unwrap();
+        assert_eq!(data_url_bytes(&url, 100).unwrap(), b"\x89PNG\r\n\x1a\n");
+        let url = Url::parse("data:image/svg+xml,%3Csvg%20viewBox='0 0 8 8'%3E").unwrap();
+        assert_eq!(
+            data_url_bytes(&url, 100).unwrap(),
+            b"<svg viewBox='0 0 8 8'>"
+        );
+        assert_eq!(
+            data_url_bytes(&url, 4).unwrap_err().category,
+            FailureCategory::TooLarge
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_gets_at_most_n_requests_at_once_and_its_entry_goes_after() {
+        let limits = HostLimits::new(2);
+        let first = limits.acquire("a.test").await;
+        let second = limits.acquire("a.test").await;
+        assert!(
+            limits.acquire("a.test").now_or_never().is_none(),
+            "a third place was given"
+        );
+        assert!(limits.acquire("b.test").now_or_never().is_some());
+        drop(first);
+        let third = limits.acquire("a.test").now_or_never();
+        assert!(third.is_some());
+        drop(third);
+        drop(second);
+        assert!(!limits.hosts.lock().unwrap().contains_key("a.test"));
+    }
+}

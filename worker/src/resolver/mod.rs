@@ -1,0 +1,589 @@
+//! The favicon resolver: finds a domain's best icon, fast and safely.
+//!
+//! One attempt fetches the home page (https, then http, then the `www.` name when the bare
+//! name cannot be reached), collects candidates from `<link rel>`, the web app manifest,
+//! `msapplication-TileImage` and `/favicon.ico`, fetches them, keeps those whose bytes really
+//! are images and picks the best by real dimensions. Every read is bounded, every address is
+//! checked ([`net`]), and a per-domain deadline covers the whole resolution, retries included.
+//!
+//! Files: [`net`] (where connections may go), [`fetch`] (bounded GETs), [`html`] and
+//! [`manifest`] (candidates), [`image`] (formats and dimensions).
+
+pub mod fetch;
+pub mod html;
+pub mod image;
+pub mod manifest;
+pub mod net;
+
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+
+use common::config::ResolverSettings;
+use futures::{StreamExt, stream};
+use serde::Serialize;
+use tokio::time::{Instant, timeout_at};
+use url::Url;
+
+pub use self::image::ImageFormat;
+use self::{
+    fetch::{Fetched, Fetcher, HostLimits, Limit},
+    html::CandidateKind,
+    net::{GuardedDns, Network},
+};
+use crate::domain::Domain;
+
+/// Most candidates fetched for one domain.
+const MAX_CANDIDATES: usize = 16;
+/// Candidates fetched at once for one domain (the per-host limit applies too).
+const CANDIDATE_CONCURRENCY: usize = 8;
+
+/// What resolving one domain gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// The chosen icon, or why there is none.
+    pub outcome: Result<Icon, Failure>,
+    /// Attempts made.
+    pub tries: u32,
+}
+
+/// The chosen icon of a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Icon {
+    /// Where the icon was finally fetched from (after redirects), or its `data:` URL.
+    pub url: String,
+    /// The format found in the bytes.
+    pub format: ImageFormat,
+    /// Real width in pixels (0 for an SVG without a size).
+    pub width: u32,
+    /// Real height in pixels.
+    pub height: u32,
+    /// Size of the (decompressed) icon.
+    pub bytes: u64,
+    /// Where the candidate came from.
+    pub source: IconSource,
+}
+
+/// Where an icon candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IconSource {
+    /// A `<link rel>` or `<meta name="msapplication-TileImage">` in the home page.
+    Link,
+    /// The `icons` of the web app manifest.
+    Manifest,
+    /// A default location (`/favicon.ico`, `/apple-touch-icon.png`).
+    Fallback,
+}
+
+impl IconSource {
+    /// The lower-case name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Manifest => "manifest",
+            Self::Fallback => "fallback",
+        }
+    }
+}
+
+/// Why a domain has no icon, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCategory {
+    /// The entry is not a domain name.
+    InvalidDomain,
+    /// The name does not resolve.
+    Dns,
+    /// No connection could be made, or it broke.
+    Connect,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The deadline passed.
+    Timeout,
+    /// The site answered with an error status, or redirects went wrong.
+    HttpStatus,
+    /// Candidates answered, but not with an image.
+    NotImage,
+    /// The site answered, but no candidate was an icon.
+    NoIcon,
+    /// The name or a redirect leads to a non-public address.
+    Blocked,
+    /// An icon is larger than allowed.
+    TooLarge,
+}
+
+impl FailureCategory {
+    /// The exact name stored and printed, e.g. `http_status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidDomain => "invalid_domain",
+            Self::Dns => "dns",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Timeout => "timeout",
+            Self::HttpStatus => "http_status",
+            Self::NotImage => "not_image",
+            Self::NoIcon => "no_icon",
+            Self::Blocked => "blocked",
+            Self::TooLarge => "too_large",
+        }
+    }
+}
+
+impl fmt::Display for FailureCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a domain has no icon: a category and a detail for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{category}: {detail}")]
+pub struct Failure {
+    /// The kind of failure.
+    pub category: FailureCategory,
+    /// What happened, for people.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure of `category`.
+    pub fn new(category: FailureCategory, detail: impl Into<String>) -> Self {
+        Self {
+            category,
+            detail: detail.into(),
+        }
+    }
+
+    /// True when another attempt may succeed (connection failures and time-outs); a name
+    /// that does not resolve, a blocked address or an answer without an icon are final.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.category,
+            FailureCategory::Connect | FailureCategory::Timeout
+        )
+    }
+}
+
+/// Why a [`Resolver`] cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    /// The extra root certificate cannot be read.
+    #[error("cannot read the CA certificate {path}: {source}")]
+    ReadCaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The extra root certificate is not PEM.
+    #[error("invalid CA certificate {path}: {source}")]
+    InvalidCaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: reqwest::Error,
+    },
+    /// The HTTP client cannot be built (TLS set-up).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Finds favicons. Cheap to clone; clones share connections and per-host limits.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    fetcher: Fetcher,
+    settings: Arc<ResolverSettings>,
+}
+
+/// What the home page gave.
+#[derive(Debug)]
+struct HomePage {
+    /// The URL the default probes are relative to (the final one).
+    base: Url,
+    /// The page, when it answered 2xx with HTML.
+    page: Option<Fetched>,
+    /// Why the home page is no page (error status, redirect loop).
+    failure: Option<Failure>,
+}
+
+impl Resolver {
+    /// Builds the HTTP client from the settings.
+    pub fn new(settings: &ResolverSettings) -> Result<Self, ResolverError> {
+        let network = Network::new(settings);
+        let mut builder = reqwest::Client::builder()
+            .user_agent(&settings.user_agent)
+            .connect_timeout(settings.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedDns(network.clone())));
+        if let Some(path) = &settings.ca_cert {
+            let pem = std::fs::read(path).map_err(|source| ResolverError::ReadCaCert {
+                path: path.clone(),
+                source,
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+                ResolverError::InvalidCaCert {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            builder = builder.tls_certs_merge(certificates);
+        }
+        Ok(Self {
+            fetcher: Fetcher {
+                client: builder.build()?,
+                network,
+                hosts: HostLimits::new(settings.per_host_concurrency),
+                max_redirects: settings.max_redirects,
+            },
+            settings: Arc::new(settings.clone()),
+        })
+    }
+
+    /// Resolves `domain` within the domain deadline, retrying transient failures with backoff.
+    #[tracing::instrument(level = "debug", skip_all, fields(domain = %domain))]
+    pub async fn resolve(&self, domain: &Domain) -> Resolution {
+        let deadline = Instant::now() + self.settings.domain_timeout;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let outcome = timeout_at(deadline, self.attempt(domain, deadline))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::new(
+                        FailureCategory::Timeout,
+                        format!(
+                            "{domain} not resolved within {:?}",
+                            self.settings.domain_timeout
+                        ),
+                    ))
+                });
+            let backoff = Duration::from_millis(200 * 2_u64.pow(tries.min(10) - 1));
+            match outcome {
+                Err(failure)
+                    if failure.is_transient()
+                        && tries < self.settings.max_tries
+                        && Instant::now() + backoff < deadline =>
+                {
+                    tracing::debug!(error.message = %failure, "retrying {domain}");
+                    tokio::time::sleep(backoff).await;
+                }
+                outcome => return Resolution { outcome, tries },
+            }
+        }
+    }
+
+    async fn attempt(&self, domain: &Domain, deadline: Instant) -> Result<Icon, Failure> {
+        let home = self.home_page(domain).await?;
+        let mut candidates: Vec<(Url, IconSource)> = Vec::new();
+        let mut manifests = Vec::new();
+        if let Some(page) = &home.page {
+            let charset = page
+                .content_type
+                .as_deref()
+                .and_then(html::content_type_charset);
+            for candidate in html::extract_candidates(&page.body, charset, &page.url) {
+                match candidate.kind {
+                    CandidateKind::Manifest => manifests.push(candidate.url),
+                    _ => candidates.push((candidate.url, IconSource::Link)),
+                }
+            }
+        }
+        // Leave a little of the budget to report what was found, rather than time out.
+        let budget = self.settings.domain_timeout;
+        let candidate_deadline = deadline - (budget / 10).min(Duration::from_secs(1));
+        if let Some(manifest) = manifests.first() {
+            let limit = Limit::Document(self.settings.max_html_bytes);
+            if let Ok(Ok(fetched)) =
+                timeout_at(candidate_deadline, self.fetcher.get(manifest, limit)).await
+                && fetched.status.is_success()
+            {
+                for url in manifest::icon_urls(&fetched.body, &fetched.url) {
+                    candidates.push((url, IconSource::Manifest));
+                }
+            }
+        }
+        let mut probes = vec!["/favicon.ico"];
+        if home.page.is_none() {
+            probes.push("/apple-touch-icon.png");
+        }
+        for probe in probes {
+            if let Ok(url) = home.base.join(probe) {
+                candidates.push((url, IconSource::Fallback));
+            }
+        }
+        let mut unique: Vec<(Url, IconSource)> = Vec::new();
+        for (url, source) in candidates {
+            if !unique.iter().any(|(seen, _)| *seen == url) {
+                unique.push((url, source));
+            }
+        }
+        unique.truncate(MAX_CANDIDATES);
+        let count = unique.len();
+        let results: Vec<Result<Icon, Failure>> = stream::iter(unique)
+            .map(|(url, source)| async move {
+                timeout_at(candidate_deadline, self.fetch_icon(&url, source))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Failure::new(
+                            FailureCategory::Timeout,
+                            format!("{url} not fetched in time"),
+                        ))
+                    })
+            })
+            .buffered(CANDIDATE_CONCURRENCY)
+            .collect()
+            .await;
+        let (found, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+        let found: Vec<Icon> = found.into_iter().filter_map(Result::ok).collect();
+        let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
+        if let Some(best) = choose(
+            &found,
+            self.settings.preferred_size,
+            self.settings.prefer_svg,
+        ) {
+            return Ok(best.clone());
+        }
+        Err(explain(failures, home.failure, count))
+    }
+
+    /// The home page over https, then http, then the same for `www.` when the bare name
+    /// cannot be reached. `Err` only when no attempt got an answer, or one was blocked.
+    async fn home_page(&self, domain: &Domain) -> Result<HomePage, Failure> {
+        let bare = domain.as_str();
+        let mut names = vec![bare.to_owned()];
+        if !bare.starts_with("www.") {
+            names.push(format!("www.{bare}"));
+        }
+        let mut first_failure: Option<Failure> = None;
+        for name in names {
+            for scheme in ["https", "http"] {
+                let url = Url::parse(&format!("{scheme}://{name}/")).map_err(|e| {
+                    Failure::new(FailureCategory::InvalidDomain, format!("{name}: {e}"))
+                })?;
+                match self
+                    .fetcher
+                    .get(&url, Limit::Page(self.settings.max_html_bytes))
+                    .await
+                {
+                    Ok(fetched) => return Ok(HomePage::from(fetched)),
+                    Err(failure) if failure.category == FailureCategory::Blocked => {
+                        return Err(failure);
+                    }
+                    Err(failure)
+                        if matches!(
+                            failure.category,
+                            FailureCategory::Dns
+                                | FailureCategory::Connect
+                                | FailureCategory::Tls
+                                | FailureCategory::Timeout
+                        ) =>
+                    {
+                        let unknown_name = failure.category == FailureCategory::Dns;
+                        first_failure.get_or_insert(failure);
+                        if unknown_name {
+                            break;
+                        }
+                    }
+                    Err(failure) => {
+                        return Ok(HomePage {
+                            base: url,
+                            page: None,
+                            failure: Some(failure),
+                        });
+                    }
+                }
+            }
+        }
+        Err(first_failure.unwrap_or_else(|| {
+            Failure::new(FailureCategory::Connect, format!("{domain}: nothing tried"))
+        }))
+    }
+
+    async fn fetch_icon(&self, url: &Url, source: IconSource) -> Result<Icon, Failure> {
+        let max = self.settings.max_icon_bytes;
+        let (final_url, body, content_type) = if url.scheme() == "data" {
+            (url.clone(), fetch::data_url_bytes(url, max)?, None)
+        } else {
+            let fetched = self.fetcher.get(url, Limit::Icon(max)).await?;
+            if fetched.status != reqwest::StatusCode::OK {
+                return Err(Failure::new(
+                    FailureCategory::HttpStatus,
+                    format!("{} answered {}", fetched.url, fetched.status),
+                ));
+            }
+            (fetched.url, fetched.body, fetched.content_type)
+        };
+        let Some(info) = image::inspect(&body) else {
+            let what = match image::sniff(&body) {
+                Some(format) => format!("a {format} too small or unreadable"),
+                None => format!(
+                    "not an image ({}, {} bytes)",
+                    content_type.as_deref().unwrap_or("no Content-Type"),
+                    body.len()
+                ),
+            };
+            return Err(Failure::new(
+                FailureCategory::NotImage,
+                format!("{final_url} is {what}"),
+            ));
+        };
+        Ok(Icon {
+            url: final_url.to_string(),
+            format: info.format,
+            width: info.width,
+            height: info.height,
+            bytes: body.len() as u64,
+            source,
+        })
+    }
+}
+
+impl From<Fetched> for HomePage {
+    fn from(fetched: Fetched) -> Self {
+        let is_html = fetched
+            .content_type
+            .as_deref()
+            .is_none_or(|content_type| content_type.to_ascii_lowercase().contains("html"));
+        if !fetched.status.is_success() {
+            let failure = Failure::new(
+                FailureCategory::HttpStatus,
+                format!("home page {} answered {}", fetched.url, fetched.status),
+            );
+            return Self {
+                base: fetched.url,
+                page: None,
+                failure: Some(failure),
+            };
+        }
+        Self {
+            base: fetched.url.clone(),
+            page: is_html.then_some(fetched),
+            failure: None,
+        }
+    }
+}
+
+/// The best icon: an SVG when preferred, else the largest square raster at least
+/// `preferred` wide, else an SVG, else the largest raster. Ties go to the earlier candidate.
+pub fn choose(found: &[Icon], preferred: u32, prefer_svg: bool) -> Option<&Icon> {
+    let svg = found.iter().find(|icon| icon.format == ImageFormat::Svg);
+    if prefer_svg && svg.is_some() {
+        return svg;
+    }
+    let rasters = || found.iter().filter(|icon| icon.format.is_raster());
+    let squares = rasters().filter(|icon| icon.width == icon.height && icon.width >= preferred);
+    largest(squares).or(svg).or_else(|| largest(rasters()))
+}
+
+/// The icon with the most pixels; ties go to the earlier one.
+fn largest<'a>(icons: impl Iterator<Item = &'a Icon>) -> Option<&'a Icon> {
+    let area = |icon: &Icon| u64::from(icon.width) * u64::from(icon.height);
+    let mut best: Option<&Icon> = None;
+    for icon in icons {
+        if best.is_none_or(|b| area(icon) > area(b)) {
+            best = Some(icon);
+        }
+    }
+    best
+}
+
+/// Why no candidate was an icon: a blocked or oversized candidate first, then the home
+/// page's own failure, then candidates that were not images or timed out, else `no_icon`.
+fn explain(failures: Vec<Failure>, home: Option<Failure>, candidates: usize) -> Failure {
+    for category in [FailureCategory::Blocked, FailureCategory::TooLarge] {
+        if let Some(failure) = failures.iter().find(|f| f.category == category) {
+            return failure.clone();
+        }
+    }
+    if let Some(home) = home {
+        return home;
+    }
+    for category in [FailureCategory::NotImage, FailureCategory::Timeout] {
+        if let Some(failure) = failures.iter().find(|f| f.category == category) {
+            return failure.clone();
+        }
+    }
+    let first = failures
+        .first()
+        .map(|f| format!(" (first: {f})"))
+        .unwrap_or_default();
+    Failure::new(
+        FailureCategory::NoIcon,
+        format!("none of {candidates} candidates is an icon{first}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn icon(format: ImageFormat, width: u32, height: u32) -> Icon {
+        Icon {
+            url: format!("https://example.com/{width}x{height}.{format}"),
+            format,
+            width,
+            height,
+            bytes: 100,
+            source: IconSource::Link,
+        }
+    }
+
+    #[test]
+    fn the_largest_square_raster_at_or_above_the_preferred_size_wins() {
+        use ImageFormat::*;
+        let found = [
+            icon(Ico, 16, 16),
+            icon(Png, 300, 100),
+            icon(Png, 64, 64),
+            icon(Svg, 0, 0),
+            icon(Png, 192, 192),
+            icon(Jpeg, 192, 192),
+        ];
+        assert_eq!(choose(&found, 32, false).unwrap().url, found[4].url);
+        assert_eq!(choose(&found, 32, true).unwrap().format, Svg);
+        assert_eq!(choose(&found, 512, false).unwrap().format, Svg);
+        let rasters = [icon(Ico, 16, 16), icon(Png, 300, 100)];
+        assert_eq!(choose(&rasters, 32, false).unwrap().width, 300);
+        assert_eq!(choose(&[], 32, false), None);
+    }
+
+    #[test]
+    fn failures_print_as_category_and_detail() {
+        let failure = Failure::new(FailureCategory::HttpStatus, "home page answered 404");
+        assert_eq!(failure.to_string(), "http_status: home page answered 404");
+        assert!(!failure.is_transient());
+        assert!(Failure::new(FailureCategory::Timeout, "").is_transient());
+        assert_eq!(FailureCategory::TooLarge.as_str(), "too_large");
+        assert_eq!(
+            serde_json::to_value(FailureCategory::InvalidDomain).unwrap(),
+            "invalid_domain"
+        );
+        assert_eq!(serde_json::to_value(ImageFormat::Webp).unwrap(), "webp");
+    }
+
+    #[test]
+    fn the_most_telling_failure_is_reported() {
+        let home = Failure::new(FailureCategory::HttpStatus, "home");
+        let not_image = Failure::new(FailureCategory::NotImage, "soft 404");
+        let too_large = Failure::new(FailureCategory::TooLarge, "big");
+        assert_eq!(
+            explain(
+                vec![not_image.clone(), too_large.clone()],
+                Some(home.clone()),
+                2
+            ),
+            too_large
+        );
+        assert_eq!(
+            explain(vec![not_image.clone()], Some(home.clone()), 1),
+            home
+        );
+        assert_eq!(explain(vec![not_image.clone()], None, 1), not_image);
+        let missing = Failure::new(FailureCategory::HttpStatus, "404");
+        assert_eq!(
+            explain(vec![missing], None, 1).category,
+            FailureCategory::NoIcon
+        );
+    }
+}
