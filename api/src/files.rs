@@ -50,6 +50,7 @@ pub async fn insert_pending(db: &DatabaseConnection, new: NewFile) -> Result<fil
         lease_owner: Set(None),
         lease_expires_at: Set(None),
         processed_at: Set(None),
+        chunk_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -25,6 +25,7 @@ pub async fn publish_file_event(state: &AppState, file: &files::Model) -> anyhow
         file_id: file.id,
         s3_bucket: file.s3_bucket.clone(),
         s3_key: file.s3_key.clone(),
+        chunk: None,
     };
     let attribute = |value: &str| {
         MessageAttributeValue::builder()

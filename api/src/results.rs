@@ -16,23 +16,58 @@ pub struct ResultView {
     pub domain: String,
     /// The favicon's URL, on success.
     pub favicon_url: Option<String>,
+    /// What the favicon is, on success.
+    pub icon: Option<IconView>,
     /// `success` or `failed`.
     pub status: ResultStatus,
+    /// Why it failed, by kind: `invalid_domain`, `dns`, `connect`, `tls`, `timeout`,
+    /// `http_status`, `not_image`, `no_icon`, `blocked` or `too_large`.
+    pub error_category: Option<String>,
     /// Why it failed: `category: detail`.
     pub error: Option<String>,
     /// Fetch attempts made.
     pub tries: i32,
+    /// Answered from a recent result of the same domain, without fetching.
+    pub from_cache: bool,
+}
+
+/// The chosen icon, as read from its bytes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IconView {
+    /// `ico`, `png`, `gif`, `jpeg`, `webp`, `bmp` or `svg`.
+    pub format: String,
+    /// Width in pixels (the largest entry of an ICO; 0 for an SVG without a size).
+    pub width: i32,
+    /// Height in pixels.
+    pub height: i32,
+    /// Size in bytes.
+    pub bytes: i64,
+    /// Where it was declared: `link`, `manifest` or `fallback`.
+    pub source: String,
 }
 
 impl From<results::Model> for ResultView {
     fn from(result: results::Model) -> Self {
+        let icon = match (result.icon_format, result.icon_source) {
+            (Some(format), Some(source)) => Some(IconView {
+                format,
+                width: result.icon_width.unwrap_or_default(),
+                height: result.icon_height.unwrap_or_default(),
+                bytes: result.icon_bytes.unwrap_or_default(),
+                source,
+            }),
+            _ => None,
+        };
         Self {
             position: result.position,
             domain: result.domain,
             favicon_url: result.favicon_url,
+            icon,
             status: result.status,
+            error_category: result.error_category,
             error: result.error,
             tries: result.tries,
+            from_cache: result.from_cache,
         }
     }
 }
@@ -111,22 +146,40 @@ pub fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The CSV header of downloads.
-pub const CSV_HEADER: &[&str] = &["domain", "favicon_url", "status", "error", "tries"];
+pub const CSV_HEADER: &[&str] = &[
+    "domain",
+    "favicon_url",
+    "status",
+    "format",
+    "width",
+    "height",
+    "bytes",
+    "source",
+    "error_category",
+    "error",
+    "tries",
+];
 
 /// Renders results as CSV rows (RFC 4180 quoting, formula cells escaped).
 pub fn csv_rows(rows: &[results::Model], with_header: bool) -> Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 64));
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 96));
     if with_header {
         writer.write_record(CSV_HEADER)?;
     }
+    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     for row in rows {
-        let tries = row.tries.to_string();
         writer.write_record([
             spreadsheet_safe(&row.domain).as_ref(),
             spreadsheet_safe(row.favicon_url.as_deref().unwrap_or_default()).as_ref(),
             row.status.as_str(),
+            row.icon_format.as_deref().unwrap_or_default(),
+            &number(row.icon_width.map(i64::from)),
+            &number(row.icon_height.map(i64::from)),
+            &number(row.icon_bytes),
+            row.icon_source.as_deref().unwrap_or_default(),
+            row.error_category.as_deref().unwrap_or_default(),
             spreadsheet_safe(row.error.as_deref().unwrap_or_default()).as_ref(),
-            tries.as_str(),
+            &row.tries.to_string(),
         ])?;
     }
     writer

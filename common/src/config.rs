@@ -114,8 +114,12 @@ pub struct ApiSettings {
 pub struct WorkerSettings {
     /// `WORKER_FILE_CONCURRENCY` (default 4): files processed at once by one worker.
     pub file_concurrency: usize,
-    /// `WORKER_DOMAIN_CONCURRENCY` (default 32): domains resolved at once within one file.
+    /// `WORKER_DOMAIN_CONCURRENCY` (default 64): domains resolved at once by one worker,
+    /// across all its files.
     pub domain_concurrency: usize,
+    /// `WORKER_CHUNK_DOMAINS` (default 5000; 0 never splits): a file with more distinct
+    /// domains is split into chunks of this many, which several workers process in parallel.
+    pub chunk_domains: usize,
     /// `SQS_WAIT_SECONDS` (default 20): the long-poll wait.
     pub wait_seconds: i32,
     /// `SQS_VISIBILITY_TIMEOUT_SECS` (default 300): how long a received message stays hidden;
@@ -311,7 +315,8 @@ impl Settings {
             },
             worker: WorkerSettings {
                 file_concurrency: env.positive_or("WORKER_FILE_CONCURRENCY", 4)?,
-                domain_concurrency: env.positive_or("WORKER_DOMAIN_CONCURRENCY", 32)?,
+                domain_concurrency: env.positive_or("WORKER_DOMAIN_CONCURRENCY", 64)?,
+                chunk_domains: env.parse_or("WORKER_CHUNK_DOMAINS", 5000)?,
                 wait_seconds: env.parse_or("SQS_WAIT_SECONDS", 20)?,
                 visibility_timeout_secs: env.parse_or("SQS_VISIBILITY_TIMEOUT_SECS", 300)?,
                 retry_delay_secs: env.parse_or("SQS_RETRY_DELAY_SECS", 30)?,

@@ -15,8 +15,11 @@ pub struct FileEvent {
     pub file_id: Uuid,
     /// Bucket of the uploaded object.
     pub s3_bucket: String,
-    /// Key of the uploaded object.
+    /// Key of the uploaded object, or of the chunk's entries when `chunk` is set.
     pub s3_key: String,
+    /// Set on the messages the worker sends for the chunks of a large file: which chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<i32>,
 }
 
 /// A message body that is not a [`FileEvent`].
@@ -60,6 +63,7 @@ mod tests {
             file_id: Uuid::nil(),
             s3_bucket: "bucket".into(),
             s3_key: "uploads/x/a.csv".into(),
+            chunk: None,
         }
     }
 

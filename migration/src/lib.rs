@@ -13,6 +13,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_clients;
 mod m20261123_000002_create_files;
 mod m20261123_000003_create_results;
+mod m20261123_000004_add_icon_details;
+mod m20261123_000005_create_file_chunks;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_clients::Migration),
             Box::new(m20261123_000002_create_files::Migration),
             Box::new(m20261123_000003_create_results::Migration),
+            Box::new(m20261123_000004_add_icon_details::Migration),
+            Box::new(m20261123_000005_create_file_chunks::Migration),
         ]
     }
 }

@@ -11,9 +11,9 @@ use secrecy::SecretString;
 /// Settings with a fresh database and fresh AWS resources; tuned for quick tests (port 0,
 /// one-second long polls and retries). Resolver connections go to `icon_server`.
 ///
-/// `connect_to` is trusted, so names are checked by what they resolve to: `a.example.com`
-/// resolves to 127.0.0.1 (where the icon server is), and is blocked when a test sets
-/// `allow_private = false`; other names are not looked up.
+/// The resolver keeps its production safety rules (`allow_private = false`): `connect_to` is
+/// the operator's choice and trusted, names are not looked up, and a test that wants a name to
+/// resolve to a private address says so in `dns_override`.
 pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Settings {
     crate::init_tracing();
     let prefix = format!("t{}-", crate::unique_suffix());
@@ -38,6 +38,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
         worker: WorkerSettings {
             file_concurrency: 2,
             domain_concurrency: 8,
+            chunk_domains: 5000,
             wait_seconds: 1,
             visibility_timeout_secs,
             retry_delay_secs: 1,
@@ -51,8 +52,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             max_tries: 2,
             user_agent: "favicon-pipeline-tests".to_owned(),
             connect_to: icon_server,
-            dns_override: vec![("a.example.com".to_owned(), [127, 0, 0, 1].into())],
-            allow_private: true,
+            allow_private: false,
             ..ResolverSettings::default()
         },
         log_format: LogFormat::Compact,
@@ -98,6 +98,7 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
         ("SQS_RETRY_DELAY_SECS", worker.retry_delay_secs.to_string()),
         ("DLQ_CONSUMER", worker.dlq_consumer.to_string()),
         ("RESULT_BATCH_SIZE", worker.result_batch_size.to_string()),
+        ("WORKER_CHUNK_DOMAINS", worker.chunk_domains.to_string()),
         (
             "SHUTDOWN_GRACE_SECS",
             worker.shutdown_grace.as_secs().to_string(),
@@ -118,8 +119,44 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
     if let Some(endpoint) = &aws.endpoint_override {
         env.push(("AWS_ENDPOINT_OVERRIDE", endpoint.clone()));
     }
+    env.extend([
+        (
+            "RESOLVER_MAX_HTML_BYTES",
+            resolver.max_html_bytes.to_string(),
+        ),
+        (
+            "RESOLVER_MAX_ICON_BYTES",
+            resolver.max_icon_bytes.to_string(),
+        ),
+        (
+            "RESOLVER_PREFERRED_SIZE",
+            resolver.preferred_size.to_string(),
+        ),
+        ("RESOLVER_PREFER_SVG", resolver.prefer_svg.to_string()),
+        (
+            "RESOLVER_PER_HOST_CONCURRENCY",
+            resolver.per_host_concurrency.to_string(),
+        ),
+        ("RESOLVER_MAX_REDIRECTS", resolver.max_redirects.to_string()),
+        (
+            "RESOLVER_CACHE_TTL_SECS",
+            resolver.cache_ttl.as_secs().to_string(),
+        ),
+        (
+            "RESOLVER_DNS_OVERRIDE",
+            resolver
+                .dns_override
+                .iter()
+                .map(|(name, ip)| format!("{name}={ip}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    ]);
     if let Some(connect_to) = resolver.connect_to {
         env.push(("RESOLVER_CONNECT_TO", connect_to.to_string()));
+    }
+    if let Some(ca_cert) = &resolver.ca_cert {
+        env.push(("RESOLVER_CA_CERT", ca_cert.display().to_string()));
     }
     env
 }

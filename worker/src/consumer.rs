@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     context::Context,
-    process::{Outcome, ProcessError, process_file},
+    process::{Outcome, ProcessError, Work, process},
     queue::{Message, Queue},
     store,
 };
@@ -117,16 +117,17 @@ async fn handle_message(
         }
     };
     tracing::Span::current().record("file.id", tracing::field::display(event.file_id));
+    let work = Work::of(&event);
     let heartbeat = CancellationToken::new();
     let beating = tokio::spawn(heartbeat_loop(
         ctx.clone(),
         queue.clone(),
         message.receipt_handle.clone(),
-        event.file_id,
+        work,
         owner,
         heartbeat.clone(),
     ));
-    let result = process_file(ctx, &event, owner, stop).await;
+    let result = process(ctx, queue.as_ref(), &event, owner, stop).await;
     heartbeat.cancel();
     let _ = beating.await;
     let queue = queue.as_ref();
@@ -140,7 +141,7 @@ async fn handle_message(
             set_visibility(queue, &message, ctx.settings.worker.retry_delay_secs).await;
         }
         Ok(Outcome::Interrupted) => {
-            if let Err(error) = store::release(&ctx.db, event.file_id, owner).await {
+            if let Err(error) = work.release(ctx, owner).await {
                 tracing::warn!(error.message = %error, "failed to release file {}", event.file_id);
             }
             set_visibility(queue, &message, 0).await;
@@ -159,7 +160,7 @@ async fn handle_message(
             let text = format!("{error:#}");
             tracing::warn!(error.message = %text, receive_count = message.receive_count, "file {} hit a transient error; SQS will redeliver", event.file_id);
             let _ = store::note_error(&ctx.db, event.file_id, &text).await;
-            let _ = store::release(&ctx.db, event.file_id, owner).await;
+            let _ = work.release(ctx, owner).await;
             let delay = ctx
                 .settings
                 .worker
@@ -179,7 +180,7 @@ async fn heartbeat_loop(
     ctx: Arc<Context>,
     queue: Arc<dyn Queue>,
     receipt_handle: String,
-    file_id: Uuid,
+    work: Work,
     owner: Uuid,
     done: CancellationToken,
 ) {
@@ -199,9 +200,9 @@ async fn heartbeat_loop(
         {
             tracing::warn!(error.message = %format!("{error:#}"), "heartbeat failed to extend the message");
         }
-        match store::renew_lease(&ctx.db, file_id, owner, ctx.lease()).await {
+        match work.renew(&ctx, owner).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("lost the lease on file {file_id}"),
+            Ok(false) => tracing::warn!("lost the lease on {work:?}"),
             Err(error) => {
                 tracing::warn!(error.message = %error, "heartbeat failed to renew the lease")
             }

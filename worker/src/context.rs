@@ -16,6 +16,8 @@ pub struct Context {
     pub s3: aws_sdk_s3::Client,
     /// Finds favicons.
     pub resolver: Resolver,
+    /// Bounds the domains resolved at once across all files (`WORKER_DOMAIN_CONCURRENCY`).
+    pub domain_permits: tokio::sync::Semaphore,
     /// Configuration.
     pub settings: Settings,
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
 /// One received message.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     async fn delete(&self, receipt_handle: &str) -> anyhow::Result<()>;
     /// Hides the message for `seconds` more from now (0 releases it at once).
     async fn set_visibility(&self, receipt_handle: &str, seconds: i32) -> anyhow::Result<()>;
+    /// Sends messages with these bodies (the chunks of a large file).
+    async fn send(&self, bodies: Vec<String>) -> anyhow::Result<()>;
 }
 
 /// An SQS queue.
@@ -113,6 +115,39 @@ impl Queue for SqsQueue {
             .send()
             .await
             .context("failed to change a message's visibility")?;
+        Ok(())
+    }
+
+    async fn send(&self, bodies: Vec<String>) -> anyhow::Result<()> {
+        for batch in bodies.chunks(10) {
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(index, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .message_body(body)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .context("failed to build a message batch")?;
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .with_context(|| format!("failed to send messages to {}", self.url))?;
+            if let Some(failed) = output.failed.first() {
+                anyhow::bail!(
+                    "SQS refused {} of {} messages: {}",
+                    output.failed.len(),
+                    batch.len(),
+                    failed.message.as_deref().unwrap_or(&failed.code)
+                );
+            }
+        }
         Ok(())
     }
 }

@@ -52,6 +52,7 @@ impl Worker {
             db,
             s3: aws.s3,
             resolver,
+            domain_permits: tokio::sync::Semaphore::new(settings.worker.domain_concurrency),
             settings,
         });
         Ok(Self {

@@ -335,7 +335,7 @@ pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
         .into_response()
 }
 
-/// A file's results as CSV: `domain,favicon_url,status,error,tries`.
+/// A file's results as CSV: `domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries`.
 #[utoipa::path(get, path = "/files/{id}/download", tag = "files",
     params(("id" = Uuid, Path, description = "File id")),
     responses(

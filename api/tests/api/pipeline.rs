@@ -166,10 +166,11 @@ async fn a_malformed_file_ends_failed_with_the_line_named() {
 async fn favicons_on_private_addresses_are_blocked_by_default() {
     let icons = test_support::IconServer::start().await.addr;
     let mut settings = test_support::isolated_settings(Some(icons)).await;
-    settings.resolver.allow_private = false;
+    settings.resolver.dns_override =
+        vec![("intranet.example.com".to_owned(), [127, 0, 0, 1].into())];
     let app = TestApp::spawn_with(settings).await;
 
-    let id = app.upload_domains(&["a.example.com"]).await;
+    let id = app.upload_domains(&["intranet.example.com"]).await;
 
     let file = app.wait_until_terminal(&id).await;
     assert_eq!(file["progress"]["failed"], 1, "{file}");

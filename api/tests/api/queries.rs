@@ -117,10 +117,15 @@ async fn results_are_paged_in_file_order_and_downloadable_as_csv() {
     );
     let csv = response.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "domain,favicon_url,status,error,tries");
+    assert_eq!(
+        lines[0],
+        "domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries"
+    );
     assert_eq!(lines.len(), 6, "{csv}");
     assert!(
-        lines[1].starts_with("a.example.com,http://a.example.com/favicon.ico,success,,"),
+        lines[1].starts_with(
+            "a.example.com,http://a.example.com/favicon.ico,success,ico,16,16,30,fallback,,,"
+        ),
         "{csv}"
     );
     assert!(

@@ -27,6 +27,9 @@ pub struct Model {
     /// When that hold lapses unless renewed (a crashed worker's file is taken over after it).
     pub lease_expires_at: Option<DateTimeUtc>,
     pub processed_at: Option<DateTimeUtc>,
+    /// How many chunks the file was split into for parallel processing; 0 when it is
+    /// processed whole (or not planned yet).
+    pub chunk_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

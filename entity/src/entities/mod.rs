@@ -1,5 +1,6 @@
 //! Table mappings. Keep them in step with the `migration` crate; behaviour goes elsewhere.
 
 pub mod clients;
+pub mod file_chunks;
 pub mod files;
 pub mod results;

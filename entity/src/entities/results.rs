@@ -20,6 +20,20 @@ pub struct Model {
     pub status: ResultStatus,
     pub error: Option<String>,
     pub tries: i32,
+    /// `ico`, `png`, `gif`, `jpeg`, `webp`, `bmp` or `svg`, read from the icon's bytes.
+    pub icon_format: Option<String>,
+    /// Real width in pixels, read from the icon's bytes (0 for SVG without a size).
+    pub icon_width: Option<i32>,
+    /// Real height in pixels.
+    pub icon_height: Option<i32>,
+    /// Size of the icon in bytes.
+    pub icon_bytes: Option<i64>,
+    /// Where the icon was declared: `link`, `manifest` or `fallback`.
+    pub icon_source: Option<String>,
+    /// Why it failed, by kind: `invalid_domain`, `dns`, `timeout`, …
+    pub error_category: Option<String>,
+    /// Answered from an earlier result of the same domain, without fetching.
+    pub from_cache: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
