@@ -26,6 +26,14 @@ impl ApiClient {
         }
     }
 
+    /// The same api as another client.
+    pub fn as_client(&self, api_key: &str) -> Self {
+        Self {
+            api_key: api_key.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// `POST /files/upload` with `bytes` as the `file` field.
     pub async fn upload(&self, name: &str, media_type: &str, bytes: Vec<u8>) -> reqwest::Response {
         let part = Part::bytes(bytes)

@@ -61,6 +61,14 @@ impl Stack {
         }
     }
 
+    /// Creates another client and returns its API key.
+    pub async fn new_client_key(&self, name: &str) -> String {
+        let (_, key) = api::clients::create_client(&self.db, name, false)
+            .await
+            .expect("client");
+        key.expose().to_owned()
+    }
+
     /// Starts a worker process named `name`; its log goes to a file (and to the test's
     /// output too when `TEST_LOG` is set).
     pub fn spawn_worker(&self, name: &str) -> WorkerProcess {

@@ -3,6 +3,8 @@
 
 #![expect(clippy::expect_used, reason = "tests stop loudly")]
 
+mod cache;
+mod chunks;
 mod crash;
 mod dead_letters;
 mod harness;
