@@ -12,6 +12,7 @@ pub mod files;
 pub mod intake;
 pub mod openapi;
 pub mod publish;
+pub mod rate_limit;
 pub mod results;
 pub mod routes;
 pub mod startup;
