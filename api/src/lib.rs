@@ -17,6 +17,7 @@ pub mod results;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod timeout;
 pub mod upload;
 
 pub use error::{ApiError, Result};
