@@ -40,7 +40,9 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// The client making the request, established from its API key.
+/// The client making the request, established from its API key. Extracting it also takes a
+/// token from the client's rate-limit bucket, so every authenticated endpoint is limited per
+/// client and the open ones (`/health`, `/ready`, `/openapi.json`) are not.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     /// The client's id; every query is scoped by it.
@@ -69,6 +71,10 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
             .await?
             .ok_or(ApiError::Unauthorized)?;
         tracing::Span::current().record("client.id", tracing::field::display(client.id));
+        state
+            .rate_limiter
+            .check(client.id)
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
         Ok(Self {
             id: client.id,
             name: client.name,

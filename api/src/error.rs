@@ -2,6 +2,8 @@
 //! `{"error": {"code": "...", "message": "..."}}` with a fitting status; 500s are opaque to
 //! the client and logged once, here.
 
+use std::time::Duration;
+
 use axum::{
     Json,
     extract::{
@@ -44,9 +46,37 @@ pub enum ApiError {
         /// The configured limit.
         limit: u64,
     },
-    /// A JSON body is larger than allowed.
+    /// A JSON body is larger than allowed (`MAX_JSON_BODY_BYTES`).
     #[error("the request body is too large")]
     BodyTooLarge,
+    /// A job lists more domains than one file may hold.
+    #[error("the job lists {count} domains; the limit is {limit} per file")]
+    TooManyDomains {
+        /// Entries in the request.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The client has used up its request budget (token bucket, per api instance).
+    #[error("too many requests; retry after {} s", retry_after_secs(*.retry_after))]
+    RateLimited {
+        /// When a request will be allowed again.
+        retry_after: Duration,
+    },
+    /// The client already has as many files waiting or running as allowed.
+    #[error("{limit} files are already PENDING or PROCESSING; retry once some have finished")]
+    TooManyFilesInFlight {
+        /// The configured limit.
+        limit: u64,
+        /// A hint for when to try again.
+        retry_after: Duration,
+    },
+    /// The response head was not ready in time.
+    #[error("the request did not complete within {} s", after.as_secs_f64())]
+    Timeout {
+        /// The limit that was reached.
+        after: Duration,
+    },
     /// The upload is neither CSV nor JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -75,6 +105,11 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyDomains { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } | Self::TooManyFilesInFlight { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -88,10 +123,31 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::TooManyDomains { .. } => "too_many_domains",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyFilesInFlight { .. } => "too_many_files_in_flight",
+            Self::Timeout { .. } => "request_timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
+
+    /// How long the client should wait before retrying, for the `Retry-After` header.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } | Self::TooManyFilesInFlight { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` is in whole seconds: rounded up, so that a client waiting that long is let
+/// in, and at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
 /// The JSON error body.
@@ -132,6 +188,12 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(wait) = self.retry_after() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(wait)),
+            );
+        }
         response
     }
 }
@@ -148,9 +210,7 @@ impl From<DbErr> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::bad_request("body_too_large", rejection.body_text())
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => Self::BodyTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(rejection.body_text()),
             _ => Self::bad_request("invalid_json", rejection.body_text()),
         }
@@ -195,3 +255,33 @@ pub struct AppQuery<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_and_is_at_least_one() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(5)), 5);
+    }
+
+    #[test]
+    fn limits_render_with_their_status_code_and_retry_after() {
+        let response = ApiError::RateLimited {
+            retry_after: Duration::from_millis(1500),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = ApiError::Timeout {
+            after: Duration::from_secs(30),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

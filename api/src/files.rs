@@ -4,8 +4,8 @@
 use chrono::Utc;
 use entity::{FileStatus, FileType, files};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -30,8 +30,61 @@ pub struct NewFile {
     pub size_bytes: i64,
 }
 
-/// Inserts the `files` row of a stored upload, PENDING and not yet published.
-pub async fn insert_pending(db: &DatabaseConnection, new: NewFile) -> Result<files::Model, DbErr> {
+/// Why a stored file was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// The client already has `limit` files PENDING or PROCESSING.
+    #[error("the client already has {limit} files in flight")]
+    TooManyInFlight {
+        /// The limit that was reached.
+        limit: u64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+/// How many of the client's files are PENDING or PROCESSING: one count on the
+/// `(client_id, status, created_at)` index.
+pub async fn count_in_flight(db: &impl ConnectionTrait, client_id: Uuid) -> Result<u64, DbErr> {
+    files::Entity::find()
+        .filter(files::Column::ClientId.eq(client_id))
+        .filter(files::Column::Status.is_in([FileStatus::Pending, FileStatus::Processing]))
+        .count(db)
+        .await
+}
+
+/// Inserts the `files` row of a stored upload, PENDING and not yet published, unless the
+/// client already has `max_in_flight` files PENDING or PROCESSING.
+///
+/// Count and insert run in one transaction holding a per-client advisory lock, so concurrent
+/// uploads of one client are counted one after the other and the cap is exact. The lock is
+/// held for two short statements, never while a file is being received.
+pub async fn insert_pending(
+    db: &DatabaseConnection,
+    new: NewFile,
+    max_in_flight: u64,
+) -> Result<files::Model, InsertError> {
+    let txn = db.begin().await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        "SELECT pg_advisory_xact_lock(hashtextextended('files_in_flight:' || $1::text, 0))",
+        [new.client_id.into()],
+    ))
+    .await?;
+    if count_in_flight(&txn, new.client_id).await? >= max_in_flight {
+        txn.rollback().await?;
+        return Err(InsertError::TooManyInFlight {
+            limit: max_in_flight,
+        });
+    }
+    let file = pending_row(new).insert(&txn).await?;
+    txn.commit().await?;
+    Ok(file)
+}
+
+/// The active model of a new PENDING file.
+fn pending_row(new: NewFile) -> files::ActiveModel {
     let now = Utc::now();
     files::ActiveModel {
         id: Set(new.id),
@@ -54,8 +107,6 @@ pub async fn insert_pending(db: &DatabaseConnection, new: NewFile) -> Result<fil
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(db)
-    .await
 }
 
 /// The client's file `file_id`, if it exists and is theirs.

@@ -1,6 +1,8 @@
 //! The one way into the pipeline, shared by uploads and jobs: the list is stored in S3 by the
 //! caller, then recorded PENDING and announced on SNS.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use aws_sdk_s3::primitives::ByteStream;
 use entity::{FileType, files};
@@ -8,16 +10,50 @@ use uuid::Uuid;
 
 use crate::{
     error::ApiError,
-    files::{NewFile, insert_pending},
+    files::{InsertError, NewFile, count_in_flight, insert_pending},
     publish,
     state::AppState,
     upload::{content_type, object_key},
 };
 
+/// What a client refused for having too many files in flight is told to wait: files take
+/// seconds to minutes, so there is no exact time to give.
+pub const IN_FLIGHT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+fn too_many_in_flight(limit: u64) -> ApiError {
+    ApiError::TooManyFilesInFlight {
+        limit,
+        retry_after: IN_FLIGHT_RETRY_AFTER,
+    }
+}
+
+/// Refuses early, before anything is received or stored, when the client already has
+/// `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING. [`accept`] checks again, exactly.
+pub async fn ensure_room_for_another(state: &AppState, client_id: Uuid) -> Result<(), ApiError> {
+    let limit = state.settings.api.max_files_in_flight;
+    if count_in_flight(&state.db, client_id).await? >= limit {
+        return Err(too_many_in_flight(limit));
+    }
+    Ok(())
+}
+
 /// Records a stored file PENDING and announces it. If the announcement fails the file is still
-/// accepted: the re-publisher sends it later.
+/// accepted: the re-publisher sends it later. If it cannot be recorded (the client reached its
+/// in-flight cap meanwhile, or the database failed) the stored object is deleted.
 pub async fn accept(state: &AppState, new_file: NewFile) -> Result<files::Model, ApiError> {
-    let file = insert_pending(&state.db, new_file).await?;
+    let (bucket, key) = (new_file.s3_bucket.clone(), new_file.s3_key.clone());
+    let inserted =
+        insert_pending(&state.db, new_file, state.settings.api.max_files_in_flight).await;
+    let file = match inserted {
+        Ok(file) => file,
+        Err(error) => {
+            discard_object(state, &bucket, &key).await;
+            return Err(match error {
+                InsertError::TooManyInFlight { limit } => too_many_in_flight(limit),
+                InsertError::Database(error) => error.into(),
+            });
+        }
+    };
     tracing::info!(file.id = %file.id, file.size = file.size_bytes, "accepted file {}", file.id);
     publish::announce(state, &file).await;
     Ok(file)
@@ -55,4 +91,20 @@ pub async fn store_job_domains(
         file_type: FileType::Json,
         size_bytes,
     })
+}
+
+/// Deletes an object that will never be recorded; a failure is only logged (nothing refers to
+/// the object, so it is merely garbage).
+async fn discard_object(state: &AppState, bucket: &str, key: &str) {
+    let deleted = state
+        .aws
+        .s3
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await;
+    if let Err(error) = deleted {
+        tracing::warn!(s3.key = %key, error.message = %error, "failed to delete the unrecorded object {key}");
+    }
 }

@@ -12,10 +12,12 @@ pub mod files;
 pub mod intake;
 pub mod openapi;
 pub mod publish;
+pub mod rate_limit;
 pub mod results;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod timeout;
 pub mod upload;
 
 pub use error::{ApiError, Result};

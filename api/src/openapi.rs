@@ -1,8 +1,11 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, PartialSchema,
+    openapi::{
+        Content, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
 use crate::routes::{files, health, jobs};
@@ -17,7 +20,7 @@ use crate::routes::{files, health, jobs};
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Limits),
     tags((name = "files"), (name = "jobs"), (name = "operations"))
 )]
 pub struct ApiDoc;
@@ -32,4 +35,56 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// The answers every endpoint can give because of the middleware rather than its handler:
+/// 408 (request timeout) everywhere and 429 (rate limit) wherever a key is needed. Added here
+/// once, where an endpoint does not document them itself, so that no endpoint can miss them.
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.entry("408".to_owned()).or_insert_with(|| {
+                    error_response("No response within `REQUEST_TIMEOUT_SECS`", false)
+                });
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    responses.entry("429".to_owned()).or_insert_with(|| {
+                        error_response(
+                            "`rate_limited`: more than `RATE_LIMIT_BURST` requests at once or \
+                             `RATE_LIMIT_PER_SECOND` on average for this key",
+                            true,
+                        )
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// An `ErrorBody` response, with a `Retry-After` header when `retry` is set.
+fn error_response(description: &str, retry: bool) -> RefOr<Response> {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+    );
+    if retry {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(u64::schema())
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        );
+    }
+    response.build().into()
 }

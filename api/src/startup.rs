@@ -8,7 +8,7 @@ use migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{publish, routes, state::AppState};
+use crate::{publish, rate_limit::RateLimiter, routes, state::AppState};
 
 /// A bound, ready-to-serve API.
 #[derive(Debug)]
@@ -41,6 +41,10 @@ impl Application {
             state: AppState {
                 db,
                 aws,
+                rate_limiter: Arc::new(RateLimiter::new(
+                    settings.api.rate_limit_per_second,
+                    settings.api.rate_limit_burst,
+                )),
                 settings: Arc::new(settings),
             },
             port,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use common::{Settings, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
+use crate::rate_limit::RateLimiter;
+
 /// Shared, cheaply cloned handler state.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -14,4 +16,6 @@ pub struct AppState {
     pub aws: AwsClients,
     /// The configuration the app was built with.
     pub settings: Arc<Settings>,
+    /// Per-client token buckets, checked when a request authenticates.
+    pub rate_limiter: Arc<RateLimiter>,
 }

@@ -107,6 +107,28 @@ pub struct ApiSettings {
     /// `REPUBLISH_AFTER_SECS` (default 60): a PENDING file whose event did not reach SNS is
     /// published again after this long.
     pub republish_after: Duration,
+    /// `MAX_JSON_BODY_BYTES` (default 1 MiB): the body limit of every endpoint but uploads
+    /// (notably `POST /jobs`); larger bodies get 413.
+    pub max_json_body_bytes: usize,
+    /// `REQUEST_TIMEOUT_SECS` (default 30): time allowed to produce the response head of every
+    /// request but uploads (a streamed download's body is not bounded); 408 after.
+    pub request_timeout: Duration,
+    /// `UPLOAD_TIMEOUT_SECS` (default 300): the same for uploads, which include receiving the
+    /// whole file and storing it in S3.
+    pub upload_timeout: Duration,
+    /// `RATE_LIMIT_PER_SECOND` (default 20): requests per second each client (API key) may make,
+    /// on average, to one api instance; 0 disables rate limiting.
+    pub rate_limit_per_second: u32,
+    /// `RATE_LIMIT_BURST` (default 40): requests a client may make at once before the rate
+    /// applies; 0 disables rate limiting.
+    pub rate_limit_burst: u32,
+    /// `MAX_FILES_IN_FLIGHT` (default 20): a client with this many files PENDING or PROCESSING
+    /// gets 429 for a new upload or job.
+    pub max_files_in_flight: u64,
+    /// `MAX_DOMAINS_PER_FILE` (default 1,000,000): the most entries one file may hold. Read by
+    /// both binaries: the api refuses larger `POST /jobs` lists (422), the worker fails larger
+    /// uploads.
+    pub max_domains_per_file: usize,
 }
 
 /// SQS consumer settings.
@@ -312,6 +334,13 @@ impl Settings {
                 port: env.parse_or("API_PORT", 8080)?,
                 max_upload_bytes: env.parse_or("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)?,
                 republish_after: Duration::from_secs(env.parse_or("REPUBLISH_AFTER_SECS", 60)?),
+                max_json_body_bytes: env.positive_or("MAX_JSON_BODY_BYTES", 1024 * 1024)?,
+                request_timeout: Duration::from_secs(env.positive_or("REQUEST_TIMEOUT_SECS", 30)?),
+                upload_timeout: Duration::from_secs(env.positive_or("UPLOAD_TIMEOUT_SECS", 300)?),
+                rate_limit_per_second: env.parse_or("RATE_LIMIT_PER_SECOND", 20)?,
+                rate_limit_burst: env.parse_or("RATE_LIMIT_BURST", 40)?,
+                max_files_in_flight: env.positive_or("MAX_FILES_IN_FLIGHT", 20)?,
+                max_domains_per_file: env.positive_or("MAX_DOMAINS_PER_FILE", 1_000_000)?,
             },
             worker: WorkerSettings {
                 file_concurrency: env.positive_or("WORKER_FILE_CONCURRENCY", 4)?,
@@ -451,6 +480,29 @@ mod tests {
                 .to_string()
                 .contains("RESOLVER_DNS_OVERRIDE")
         );
+    }
+
+    #[test]
+    fn abuse_limits_have_their_documented_defaults_and_refuse_zero() {
+        let api = settings(&minimal()).unwrap().api;
+        assert_eq!(api.max_json_body_bytes, 1024 * 1024);
+        assert_eq!(api.request_timeout, Duration::from_secs(30));
+        assert_eq!(api.upload_timeout, Duration::from_secs(300));
+        assert_eq!((api.rate_limit_per_second, api.rate_limit_burst), (20, 40));
+        assert_eq!(api.max_files_in_flight, 20);
+        assert_eq!(api.max_domains_per_file, 1_000_000);
+        let mut vars = minimal();
+        vars.insert("RATE_LIMIT_PER_SECOND", "0");
+        assert_eq!(settings(&vars).unwrap().api.rate_limit_per_second, 0);
+        for name in [
+            "REQUEST_TIMEOUT_SECS",
+            "MAX_FILES_IN_FLIGHT",
+            "MAX_DOMAINS_PER_FILE",
+        ] {
+            let mut vars = minimal();
+            vars.insert(name, "0");
+            assert!(settings(&vars).unwrap_err().to_string().contains(name));
+        }
     }
 
     #[test]

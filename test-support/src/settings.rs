@@ -34,6 +34,14 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             port: 0,
             max_upload_bytes: 1024 * 1024,
             republish_after: Duration::from_secs(60),
+            max_json_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(60),
+            // Off, so that tests polling quickly are not limited; `limits.rs` turns it on.
+            rate_limit_per_second: 0,
+            rate_limit_burst: 0,
+            max_files_in_flight: 100,
+            max_domains_per_file: 1_000_000,
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -115,6 +123,10 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
         ("RESOLVER_USER_AGENT", resolver.user_agent.clone()),
         ("RESOLVER_ALLOW_PRIVATE", resolver.allow_private.to_string()),
         ("LOG_FORMAT", "compact".to_owned()),
+        (
+            "MAX_DOMAINS_PER_FILE",
+            settings.api.max_domains_per_file.to_string(),
+        ),
     ];
     if let Some(endpoint) = &aws.endpoint_override {
         env.push(("AWS_ENDPOINT_OVERRIDE", endpoint.clone()));

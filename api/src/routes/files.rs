@@ -40,19 +40,24 @@ const DOWNLOAD_BATCH: u64 = 2000;
 /// Lifetime of presigned source URLs.
 const SOURCE_URL_TTL: Duration = Duration::from_secs(300);
 
-pub fn router(state: &AppState) -> Router<AppState> {
+/// `POST /files/upload`, apart because its body limit and timeout are the upload's own.
+pub fn upload_router(state: &AppState) -> Router<AppState> {
     let upload_limit = state
         .settings
         .api
         .max_upload_bytes
         .saturating_add(MULTIPART_OVERHEAD);
+    Router::new().route(
+        "/files/upload",
+        post(upload_file).layer(DefaultBodyLimit::max(
+            usize::try_from(upload_limit).unwrap_or(usize::MAX),
+        )),
+    )
+}
+
+/// The other `/files` endpoints.
+pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/files/upload",
-            post(upload_file).layer(DefaultBodyLimit::max(
-                usize::try_from(upload_limit).unwrap_or(usize::MAX),
-            )),
-        )
         .route("/files", get(list_files))
         .route("/files/{id}", get(get_file))
         .route("/files/{id}/results", get(file_results))
@@ -76,8 +81,11 @@ pub struct UploadForm {
         (status = 202, description = "Accepted; processing is asynchronous", body = FileView),
         (status = 400, description = "Empty file, malformed multipart or missing `file` field", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 408, description = "Not received and stored within `UPLOAD_TIMEOUT_SECS`", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 415, description = "Neither CSV nor JSON", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("api_key" = [])))]
 pub async fn upload_file(
@@ -87,6 +95,7 @@ pub async fn upload_file(
 ) -> Result<(StatusCode, AppJson<FileView>)> {
     let multipart = multipart
         .map_err(|rejection| ApiError::bad_request("invalid_multipart", rejection.body_text()))?;
+    intake::ensure_room_for_another(&state, client.id).await?;
     let new_file = upload::receive_upload(&state, client.id, multipart).await?;
     let file = intake::accept(&state, new_file).await?;
     Ok((StatusCode::ACCEPTED, AppJson(FileView::from(file))))

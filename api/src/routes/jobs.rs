@@ -3,7 +3,7 @@
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, State},
+    extract::State,
     http::StatusCode,
     response::Response,
     routing::{get, post},
@@ -23,13 +23,11 @@ use crate::{
     state::AppState,
 };
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let body_limit = usize::try_from(state.settings.api.max_upload_bytes).unwrap_or(usize::MAX);
+/// The `/jobs` endpoints. `POST /jobs` has the JSON body limit set for every endpoint in
+/// [`super::router`].
+pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/jobs",
-            post(create_job).layer(DefaultBodyLimit::max(body_limit)),
-        )
+        .route("/jobs", post(create_job))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/results", get(job_results))
         .route("/jobs/{id}/download", get(download_job))
@@ -99,7 +97,10 @@ impl From<file_rows::Model> for JobView {
         (status = 400, description = "Invalid JSON or an empty list", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "`client_id` names another client", body = ErrorBody),
-        (status = 413, description = "Body larger than the upload limit", body = ErrorBody),
+        (status = 413, description = "Body larger than `MAX_JSON_BODY_BYTES`", body = ErrorBody),
+        (status = 422, description = "`too_many_domains`: more entries than `MAX_DOMAINS_PER_FILE`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("api_key" = [])))]
 pub async fn create_job(
@@ -115,12 +116,22 @@ pub async fn create_job(
             "client_id does not match the API key's client",
         ));
     }
-    if job.domains.iter().all(|domain| domain.trim().is_empty()) {
+    let count = job
+        .domains
+        .iter()
+        .filter(|domain| !domain.trim().is_empty())
+        .count();
+    if count == 0 {
         return Err(ApiError::bad_request(
             "empty_job",
             "domains must hold at least one domain",
         ));
     }
+    let limit = state.settings.api.max_domains_per_file;
+    if count > limit {
+        return Err(ApiError::TooManyDomains { count, limit });
+    }
+    intake::ensure_room_for_another(&state, client.id).await?;
     let new_file = intake::store_job_domains(&state, client.id, &job.domains).await?;
     let file = intake::accept(&state, new_file).await?;
     Ok((

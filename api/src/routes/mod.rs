@@ -1,18 +1,23 @@
 //! The HTTP surface: one module per resource, merged here with the request-id and tracing
-//! middleware.
+//! middleware, the body limit and the request timeouts. Per-client rate limiting happens when
+//! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
 pub mod files;
 pub mod health;
 pub mod jobs;
 
-use axum::{Router, extract::MatchedPath, http::Request};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath},
+    http::Request,
+};
 use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::state::AppState;
+use crate::{state::AppState, timeout};
 
 /// The header carrying the request id, set when absent and returned on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -45,10 +50,20 @@ pub fn router(state: AppState) -> Router {
                 client.id = tracing::field::Empty,
             )
         });
-    Router::new()
+    let settings = state.settings.clone();
+    let api = &settings.api;
+    let time_limit = |limit| axum::middleware::from_fn_with_state(limit, timeout::bound);
+    let uploads = files::upload_router(&state).layer(time_limit(api.upload_timeout));
+    let everything_else = Router::new()
         .merge(health::router())
-        .merge(files::router(&state))
-        .merge(jobs::router(&state))
+        .merge(files::router())
+        .merge(jobs::router())
+        .layer(time_limit(api.request_timeout));
+    Router::new()
+        .merge(uploads)
+        .merge(everything_else)
+        // Every body an extractor reads is limited; the upload route sets its own, larger one.
+        .layer(DefaultBodyLimit::max(api.max_json_body_bytes))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

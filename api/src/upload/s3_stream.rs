@@ -12,7 +12,8 @@ use aws_sdk_s3::{
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
 /// An object being written to S3 chunk by chunk. Call [`finish`](Self::finish) to complete
-/// it or [`abort`](Self::abort) to discard what was sent.
+/// it or [`abort`](Self::abort) to discard what was sent. Dropped unfinished (the request timed
+/// out or the client went away), it aborts a started multipart upload in the background.
 #[derive(Debug)]
 pub struct S3StreamWriter {
     client: Client,
@@ -130,13 +131,14 @@ impl S3StreamWriter {
             .send()
             .await
             .context("failed to complete the multipart upload")?;
+        self.upload_id = None;
         Ok(())
     }
 
     /// Discards the parts sent so far; failures are only logged, as S3 lifecycle rules can
     /// clean up what remains.
-    pub async fn abort(self) {
-        if let Some(upload_id) = self.upload_id {
+    pub async fn abort(mut self) {
+        if let Some(upload_id) = self.upload_id.take() {
             let result = self
                 .client
                 .abort_multipart_upload()
@@ -149,5 +151,28 @@ impl S3StreamWriter {
                 tracing::warn!(s3.key = %self.key, error.message = %error, "failed to abort a multipart upload");
             }
         }
+    }
+}
+
+impl Drop for S3StreamWriter {
+    fn drop(&mut self) {
+        let Some(upload_id) = self.upload_id.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let request = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id);
+        let key = std::mem::take(&mut self.key);
+        runtime.spawn(async move {
+            if let Err(error) = request.send().await {
+                tracing::warn!(s3.key = %key, error.message = %error, "failed to abort an abandoned multipart upload");
+            }
+        });
     }
 }

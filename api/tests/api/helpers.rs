@@ -33,16 +33,19 @@ impl TestApp {
 
     /// Starts api and worker with the given settings.
     pub async fn spawn_with(settings: Settings) -> Self {
+        let app = Self::spawn_api_only(settings).await;
+        app.start_worker().await;
+        app
+    }
+
+    /// Starts only the api: uploaded files stay PENDING until [`Self::start_worker`].
+    pub async fn spawn_api_only(settings: Settings) -> Self {
         let shutdown = CancellationToken::new();
         let app = api::Application::build(settings.clone())
             .await
             .expect("api builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until(shutdown.clone()));
-        let worker = worker::Worker::build(settings.clone())
-            .await
-            .expect("worker builds");
-        tokio::spawn(worker.run_until(shutdown.clone()));
 
         let db = common::db::connect(&settings.database).await.unwrap();
         let (_, key) = api::clients::create_client(&db, "test-client", false)
@@ -56,6 +59,14 @@ impl TestApp {
             db,
             shutdown,
         }
+    }
+
+    /// Starts the worker, stopped with the api.
+    pub async fn start_worker(&self) {
+        let worker = worker::Worker::build(self.settings.clone())
+            .await
+            .expect("worker builds");
+        tokio::spawn(worker.run_until(self.shutdown.clone()));
     }
 
     /// Creates another client and returns its API key.

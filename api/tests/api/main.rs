@@ -6,6 +6,7 @@
 mod auth;
 mod helpers;
 mod jobs;
+mod limits;
 mod openapi;
 mod pipeline;
 mod queries;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::helpers::TestApp;
 
 /// Checks `value` against `schema` from `doc`: types, required properties, no undeclared ones.
-fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+pub fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = reference.rsplit('/').next().unwrap();
         return conforms(doc, &doc["components"]["schemas"][name], value, at);
@@ -63,7 +63,7 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
     Ok(())
 }
 
-fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) -> &'a Value {
+pub fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) -> &'a Value {
     let response = &doc["paths"][path][method]["responses"][status.to_string()];
     assert!(
         !response.is_null(),
