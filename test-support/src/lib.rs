@@ -17,6 +17,7 @@ pub mod client;
 pub mod database;
 pub mod farm;
 pub mod icons;
+pub mod process;
 pub mod settings;
 
 pub use client::ApiClient;

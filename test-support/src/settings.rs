@@ -85,6 +85,40 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
             "RUN_MIGRATIONS",
             settings.database.run_migrations.to_string(),
         ),
+        ("API_HOST", settings.api.host.clone()),
+        ("API_PORT", settings.api.port.to_string()),
+        (
+            "MAX_UPLOAD_BYTES",
+            settings.api.max_upload_bytes.to_string(),
+        ),
+        (
+            "MAX_JSON_BODY_BYTES",
+            settings.api.max_json_body_bytes.to_string(),
+        ),
+        (
+            "REQUEST_TIMEOUT_SECS",
+            settings.api.request_timeout.as_secs().to_string(),
+        ),
+        (
+            "UPLOAD_TIMEOUT_SECS",
+            settings.api.upload_timeout.as_secs().to_string(),
+        ),
+        (
+            "RATE_LIMIT_PER_SECOND",
+            settings.api.rate_limit_per_second.to_string(),
+        ),
+        (
+            "RATE_LIMIT_BURST",
+            settings.api.rate_limit_burst.to_string(),
+        ),
+        (
+            "MAX_FILES_IN_FLIGHT",
+            settings.api.max_files_in_flight.to_string(),
+        ),
+        (
+            "REPUBLISH_AFTER_SECS",
+            settings.api.republish_after.as_secs().to_string(),
+        ),
         ("AWS_REGION", aws.region.clone()),
         ("S3_BUCKET", aws.bucket.clone()),
         ("SNS_TOPIC_ARN", aws.topic_arn.clone()),

@@ -108,15 +108,35 @@ struct Entry {
 const MAX_RAW_ENTRY_CHARS: usize = 255;
 
 /// Distinct entries in order of first appearance: valid ones by normalised name, invalid ones
-/// by their trimmed text.
-#[derive(Debug, Default)]
+/// by their trimmed text. Stops collecting past `limit` entries (duplicates counted, as the
+/// api counts a job's list), so an oversized file costs no more memory than the limit.
+#[derive(Debug)]
 struct DistinctEntries {
     seen: HashSet<String>,
     entries: Vec<Entry>,
+    read: usize,
+    limit: usize,
 }
 
 impl DistinctEntries {
+    fn new(limit: usize) -> Self {
+        Self {
+            seen: HashSet::new(),
+            entries: Vec::new(),
+            read: 0,
+            limit,
+        }
+    }
+
+    fn too_many(&self) -> bool {
+        self.read > self.limit
+    }
+
     fn push(&mut self, raw: &str) {
+        self.read += 1;
+        if self.too_many() {
+            return;
+        }
         let (key, domain) = match Domain::parse(raw) {
             Ok(domain) => (domain.as_str().to_owned(), Ok(domain)),
             Err(error) => {
@@ -452,15 +472,20 @@ async fn read_distinct_entries(
     let (bucket, key) = (&file.s3_bucket, &file.s3_key);
     let object = get_object(ctx, bucket, key).await?;
     let body = SyncIoBridge::new(object.body.into_async_read());
-    let file_type = file.file_type;
+    let (file_type, limit) = (file.file_type, ctx.settings.api.max_domains_per_file);
     let read = tokio::task::spawn_blocking(move || {
-        let mut distinct = DistinctEntries::default();
-        read_entries(file_type, body, |raw| distinct.push(&raw)).map(|()| distinct.entries)
+        let mut distinct = DistinctEntries::new(limit);
+        read_entries(file_type, body, |raw| distinct.push(&raw)).map(|()| distinct)
     })
     .await
     .context("the file reader panicked")?;
     match read {
-        Ok(entries) => Ok(entries),
+        Ok(distinct) if distinct.too_many() => Err(ProcessError::Permanent(format!(
+            "too_many_domains: the file holds {} entries; at most {limit} are allowed \
+             (MAX_DOMAINS_PER_FILE)",
+            distinct.read
+        ))),
+        Ok(distinct) => Ok(distinct.entries),
         Err(ReadError::Parse(error)) => Err(ProcessError::Permanent(error.to_string())),
         Err(ReadError::Io(error)) => Err(anyhow::Error::new(error)
             .context(format!("failed to read s3://{bucket}/{key}"))
@@ -514,7 +539,7 @@ mod tests {
             "not a domain",
             "b.com.",
         ];
-        let mut distinct = DistinctEntries::default();
+        let mut distinct = DistinctEntries::new(usize::MAX);
         for raw in raw {
             distinct.push(raw);
         }
@@ -530,5 +555,16 @@ mod tests {
                 .as_ref()
                 .is_err_and(|e| e.category == FailureCategory::InvalidDomain)
         );
+    }
+
+    #[test]
+    fn entries_past_the_limit_are_counted_not_kept() {
+        let mut distinct = DistinctEntries::new(2);
+        for raw in ["a.com", "a.com", "b.com", "c.com"] {
+            distinct.push(raw);
+        }
+        assert!(distinct.too_many());
+        assert_eq!(distinct.read, 4);
+        assert_eq!(distinct.entries.len(), 1, "stopped collecting at the limit");
     }
 }

@@ -179,3 +179,27 @@ async fn favicons_on_private_addresses_are_blocked_by_default() {
     assert!(error.starts_with("blocked: "), "{error}");
     assert_eq!(results["items"][0]["tries"], 1, "not retried: {results}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_file_over_the_domain_cap_fails_with_a_clear_reason() {
+    let icons = test_support::IconServer::start().await.addr;
+    let mut settings = test_support::isolated_settings(Some(icons)).await;
+    settings.api.max_domains_per_file = 3;
+    let app = TestApp::spawn_with(settings).await;
+
+    let id = app
+        .upload_domains(&[
+            "a.example.com",
+            "b.example.com",
+            "c.example.com",
+            "d.example.com",
+        ])
+        .await;
+
+    let file = app.wait_until_terminal(&id).await;
+    assert_eq!(file["status"], "FAILED", "{file}");
+    let reason = file["error_message"].as_str().unwrap();
+    assert!(reason.starts_with("too_many_domains: "), "{reason}");
+    assert!(reason.contains("at most 3"), "{reason}");
+    assert_eq!(file["progress"]["total"], 0, "nothing was resolved: {file}");
+}

@@ -124,6 +124,12 @@ impl Farm {
         requests.get(host).copied().unwrap_or_default()
     }
 
+    /// Requests received so far, all hosts together.
+    pub fn total_requests(&self) -> u64 {
+        let requests = self.requests.lock().expect("request counts");
+        requests.values().sum()
+    }
+
     /// Resolver settings that send everything to this farm and trust its CA, with private
     /// addresses blocked, `loopback.test` resolving to 127.0.0.1 and `private.test` to
     /// 10.0.0.1 (both checked like DNS answers), a 5 s deadline and no retries.

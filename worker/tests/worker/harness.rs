@@ -1,17 +1,12 @@
 //! `Stack`: the api in-process with its own database and LocalStack resources, and worker
 //! binaries started as child processes, so tests can SIGKILL and SIGTERM them.
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    process::{ExitStatus, Stdio},
-    time::Duration,
-};
+use std::{collections::HashMap, path::PathBuf, process::ExitStatus, time::Duration};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use common::Settings;
 use test_support::{ApiClient, IconServer};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 /// A running api, an icon server, and the settings workers are started with.
@@ -74,17 +69,8 @@ impl Stack {
     pub fn spawn_worker(&self, name: &str) -> WorkerProcess {
         let log = self.logs.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("worker log");
-        let child = Command::new(env!("CARGO_BIN_EXE_worker"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("RUST_LOG", "info,aws=warn,sqlx=warn")
-            .envs(test_support::settings::to_env(&self.settings))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+        let child = test_support::process::command(env!("CARGO_BIN_EXE_worker"), &self.settings)
             .stderr(file)
-            .kill_on_drop(true)
             .spawn()
             .expect("start the worker binary");
         WorkerProcess { child, log }

@@ -1,0 +1,48 @@
+//! `bench`: the benchmarks behind BENCHMARKS.md. Every subcommand prints its figures; none of
+//! them asserts on time. Run them through `scripts/bench`, which builds in release mode and
+//! brings up PostgreSQL and LocalStack for the ones that need them.
+
+mod farm;
+mod load;
+mod measure;
+mod pipeline;
+mod reads;
+mod resolver;
+mod stack;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmarks of the favicon pipeline (figures for BENCHMARKS.md)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Resolver throughput against the web farm.
+    Resolver(resolver::Args),
+    /// Upload a large CSV and time it to COMPLETED with one or more workers.
+    Pipeline(pipeline::Args),
+    /// Result pages near the start and the end of a large file, and its CSV download.
+    Reads(reads::Args),
+    /// Concurrent uploads plus listing traffic; fails on any 5xx or lost file.
+    Load(load::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Resolver(args) => resolver::run(args).await,
+        Command::Pipeline(args) => pipeline::run(args).await,
+        Command::Reads(args) => reads::run(args).await,
+        Command::Load(args) => load::run(args).await,
+    }
+}
+
+/// Prints one figure: `name: value`.
+fn report(name: &str, value: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{name:<44} {value}");
+}
