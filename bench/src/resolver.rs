@@ -31,6 +31,7 @@ pub struct Args {
 pub struct Throughput {
     pub elapsed: Duration,
     pub succeeded: usize,
+    pub failures: std::collections::BTreeMap<&'static str, usize>,
     pub requests: u64,
     pub cpu: Duration,
 }
@@ -48,17 +49,27 @@ pub async fn resolve_all(
         .collect::<Result<_, _>>()?;
     let cpu_before = measure::cpu_time("self");
     let started = Instant::now();
-    let outcomes: Vec<bool> = futures::stream::iter(parsed)
+    let outcomes: Vec<Result<(), &'static str>> = futures::stream::iter(parsed)
         .map(|domain| {
             let resolver = resolver.clone();
-            async move { resolver.resolve(&domain).await.outcome.is_ok() }
+            async move {
+                match resolver.resolve(&domain).await.outcome {
+                    Ok(_) => Ok(()),
+                    Err(failure) => Err(failure.category.as_str()),
+                }
+            }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    let mut failures = std::collections::BTreeMap::new();
+    for category in outcomes.iter().filter_map(|outcome| outcome.err()) {
+        *failures.entry(category).or_insert(0_usize) += 1;
+    }
     Ok(Throughput {
         elapsed: started.elapsed(),
-        succeeded: outcomes.iter().filter(|ok| **ok).count(),
+        succeeded: outcomes.iter().filter(|outcome| outcome.is_ok()).count(),
+        failures,
         requests: 0,
         cpu: measure::cpu_time("self").saturating_sub(cpu_before),
     })
@@ -107,6 +118,7 @@ fn print_throughput(args: &Args, latency: Duration, run: &Throughput) {
     report("latency per response", measure::ms(latency));
     report("concurrency", args.concurrency);
     report("succeeded", run.succeeded);
+    report("failed, by category", format!("{:?}", run.failures));
     report("elapsed", format!("{seconds:.2} s"));
     report("farm requests per domain", format!("{per_domain:.2}"));
     report("throughput", format!("{rate:.0} domains/s"));
