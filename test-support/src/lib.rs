@@ -5,7 +5,8 @@
 //! the harness panics with what to run, so a missing service fails CI instead of skipping.
 //!
 //! [`farm`] is a local web farm of favicon cases (HTTP and HTTPS with a test CA) for the
-//! resolver's tests and benchmarks; it needs no service.
+//! resolver's tests and benchmarks; it needs no service. [`proxy`] is a TCP proxy that tests
+//! take down and bring back up to make a service disappear for a while.
 
 #![expect(
     clippy::expect_used,
@@ -18,10 +19,12 @@ pub mod database;
 pub mod farm;
 pub mod icons;
 pub mod process;
+pub mod proxy;
 pub mod settings;
 
 pub use client::ApiClient;
 pub use icons::IconServer;
+pub use proxy::FaultProxy;
 pub use settings::isolated_settings;
 
 /// Quiet tracing unless `TEST_LOG` is set; initialised once.

@@ -186,7 +186,11 @@ async fn process_file(
     owner: Uuid,
     stop: &CancellationToken,
 ) -> Result<Outcome, ProcessError> {
-    let file = match store::claim(&ctx.db, event.file_id, owner, ctx.lease()).await? {
+    let file = match store::retrying("claiming the file", || {
+        store::claim(&ctx.db, event.file_id, owner, ctx.lease())
+    })
+    .await?
+    {
         Claim::Claimed(file) => file,
         Claim::Terminal | Claim::Planned => return Ok(Outcome::Done),
         Claim::HeldElsewhere => return Ok(Outcome::HeldElsewhere),
@@ -196,13 +200,20 @@ async fn process_file(
         }
     };
     let entries = read_distinct_entries(ctx, &file).await?;
-    store::set_total(&ctx.db, file.id, owner, count(entries.len())).await?;
+    let total = count(entries.len());
+    store::retrying("recording the total", || {
+        store::set_total(&ctx.db, file.id, owner, total)
+    })
+    .await?;
     let chunk_domains = ctx.settings.worker.chunk_domains;
     if chunk_domains > 0 && entries.len() > chunk_domains {
         plan_chunks(ctx, queue, &file, owner, entries).await?;
         return Ok(Outcome::Done);
     }
-    let recorded = store::recorded_domains(&ctx.db, file.id, None).await?;
+    let recorded = store::retrying("reading recorded domains", || {
+        store::recorded_domains(&ctx.db, file.id, None)
+    })
+    .await?;
     let todo: Vec<Entry> = entries
         .into_iter()
         .filter(|entry| !recorded.contains(&entry.key))
@@ -214,7 +225,11 @@ async fn process_file(
     if !resolve_and_record(ctx, file.id, todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
-    if !store::complete(&ctx.db, file.id, owner).await? {
+    if !store::retrying("completing the file", || {
+        store::complete(&ctx.db, file.id, owner)
+    })
+    .await?
+    {
         return Err(
             anyhow::anyhow!("lost the lease on file {} before completing it", file.id).into(),
         );
@@ -249,7 +264,7 @@ async fn plan_chunks(
             })
         })
         .collect();
-    store::record_results(&ctx.db, file.id, invalid).await?;
+    record(ctx, file.id, invalid).await?;
 
     let chunks: Vec<NewChunk> = valid
         .chunks(ctx.settings.worker.chunk_domains)
@@ -271,7 +286,10 @@ async fn plan_chunks(
         .buffer_unordered(8)
         .try_collect::<Vec<()>>()
         .await?;
-    store::insert_chunks(&ctx.db, file.id, &chunks).await?;
+    store::retrying("recording the chunks", || {
+        store::insert_chunks(&ctx.db, file.id, &chunks)
+    })
+    .await?;
     let events = chunks
         .iter()
         .map(|chunk| {
@@ -285,7 +303,12 @@ async fn plan_chunks(
         })
         .collect();
     queue.send(events).await?;
-    if !store::mark_planned(&ctx.db, file.id, owner, count(chunks.len())).await? {
+    let chunk_count = count(chunks.len());
+    if !store::retrying("recording the plan", || {
+        store::mark_planned(&ctx.db, file.id, owner, chunk_count)
+    })
+    .await?
+    {
         return Err(
             anyhow::anyhow!("lost the lease on file {} while splitting it", file.id).into(),
         );
@@ -316,7 +339,11 @@ async fn process_chunk(
     owner: Uuid,
     stop: &CancellationToken,
 ) -> Result<Outcome, ProcessError> {
-    match store::claim_chunk(&ctx.db, file_id, number, owner, ctx.lease()).await? {
+    match store::retrying("claiming the chunk", || {
+        store::claim_chunk(&ctx.db, file_id, number, owner, ctx.lease())
+    })
+    .await?
+    {
         ChunkClaim::Claimed => {}
         ChunkClaim::Done => return Ok(Outcome::Done),
         ChunkClaim::HeldElsewhere => return Ok(Outcome::HeldElsewhere),
@@ -329,7 +356,10 @@ async fn process_chunk(
         pairs.iter().map(|(p, _)| *p).min().unwrap_or(0),
         pairs.iter().map(|(p, _)| *p).max().unwrap_or(0),
     );
-    let recorded = store::recorded_domains(&ctx.db, file_id, Some((first, last))).await?;
+    let recorded = store::retrying("reading recorded domains", || {
+        store::recorded_domains(&ctx.db, file_id, Some((first, last)))
+    })
+    .await?;
     let todo: Vec<Entry> = pairs
         .into_iter()
         .filter(|(_, key)| !recorded.contains(key))
@@ -344,7 +374,11 @@ async fn process_chunk(
     if !resolve_and_record(ctx, file_id, todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
-    match store::finish_chunk(&ctx.db, file_id, number, owner).await? {
+    match store::retrying("finishing the chunk", || {
+        store::finish_chunk(&ctx.db, file_id, number, owner)
+    })
+    .await?
+    {
         None => Err(anyhow::anyhow!(
             "lost the lease on chunk {number} of file {file_id} before finishing it"
         )
@@ -385,7 +419,7 @@ async fn resolve_and_record(
     loop {
         let next = tokio::select! {
             () = stop.cancelled() => {
-                store::record_results(&ctx.db, file_id, batch).await?;
+                record(ctx, file_id, batch).await?;
                 return Ok(false);
             }
             next = results.next() => next,
@@ -393,11 +427,23 @@ async fn resolve_and_record(
         let Some(result) = next else { break };
         batch.push(result);
         if batch.len() >= batch_size {
-            store::record_results(&ctx.db, file_id, std::mem::take(&mut batch)).await?;
+            record(ctx, file_id, std::mem::take(&mut batch)).await?;
         }
     }
-    store::record_results(&ctx.db, file_id, batch).await?;
+    record(ctx, file_id, batch).await?;
     Ok(true)
+}
+
+/// Writes a batch of results, trying again when the database connection fails.
+async fn record(
+    ctx: &Context,
+    file_id: Uuid,
+    batch: Vec<NewResult>,
+) -> Result<u64, sea_orm::DbErr> {
+    store::retrying("writing results", || {
+        store::record_results(&ctx.db, file_id, batch.clone())
+    })
+    .await
 }
 
 /// Domains looked up in the cache with one query.

@@ -157,6 +157,35 @@ fn stored_outcome(row: results::Model) -> Option<Result<IconRecord, FailureRecor
     }
 }
 
+/// Tries of a database operation in [`retrying`] before its error is returned.
+const DB_TRIES: u32 = 5;
+
+/// Runs `operation` again after a short, growing pause when it fails, up to [`DB_TRIES`]
+/// times. A connection that dies under a query (a failover, `pg_terminate_backend`, a
+/// restarted pooler) is replaced by the pool at once, so the next try usually succeeds;
+/// giving the message back instead would spend one of its few receives on the blip, and a
+/// long file meeting three of them would be dead-lettered. Only for operations that are safe
+/// to repeat: every write here is conditional or `ON CONFLICT DO NOTHING`.
+pub async fn retrying<T, F, Fut>(what: &str, mut operation: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DbErr>>,
+{
+    let mut pause = Duration::from_millis(100);
+    let mut tries = 1;
+    loop {
+        match operation().await {
+            Err(error) if tries < DB_TRIES => {
+                tracing::warn!(error.message = %error, tries, "{what} failed; trying again in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tries += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 fn lease_end(lease: Duration) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5))
 }

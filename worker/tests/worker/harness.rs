@@ -174,3 +174,65 @@ pub async fn messages_in(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
     .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
     .sum()
 }
+
+/// Asserts that no file is left PENDING or PROCESSING and no chunk undone.
+pub async fn assert_nothing_stuck(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let count = |sql: &'static str| async move {
+        db.query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("count query")
+        .expect("a count")
+        .try_get_by_index::<i64>(0)
+        .expect("a number")
+    };
+    let unfinished = count("SELECT count(*) FROM files WHERE status IN ('PENDING', 'PROCESSING')");
+    let undone = count("SELECT count(*) FROM file_chunks WHERE NOT done");
+    assert_eq!(unfinished.await, 0, "files left PENDING or PROCESSING");
+    assert_eq!(undone.await, 0, "chunks left undone");
+}
+
+/// Waits until a queue holds no message, visible or in flight, or panics after two minutes.
+pub async fn wait_until_drained(sqs: &aws_sdk_sqs::Client, queue_url: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = messages_in(sqs, queue_url).await;
+        if left == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} messages still in {queue_url}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Sets how many receives the stack's queue allows before it moves a message to the DLQ
+/// (3 in `infra/template.yaml`, and by default in the tests).
+pub async fn set_max_receive_count(settings: &Settings, count: u32) {
+    let sqs = common::aws::AwsClients::from_settings(&settings.aws)
+        .await
+        .sqs;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&settings.aws.dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("DLQ attributes")
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .expect("DLQ arn");
+    let redrive =
+        serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": count }).to_string();
+    sqs.set_queue_attributes()
+        .queue_url(&settings.aws.queue_url)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .expect("set the redrive policy");
+}

@@ -7,5 +7,6 @@ mod cache;
 mod chunks;
 mod crash;
 mod dead_letters;
+mod faults;
 mod harness;
 mod sharing;
