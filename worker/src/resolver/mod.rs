@@ -36,6 +36,9 @@ const MAX_CANDIDATES: usize = 16;
 /// Candidates fetched at once for one domain (the per-host limit applies too).
 const CANDIDATE_CONCURRENCY: usize = 8;
 
+/// How long an idle connection is kept for reuse by the same host.
+const IDLE_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What resolving one domain gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resolution {
@@ -214,6 +217,11 @@ impl Resolver {
             .user_agent(&settings.user_agent)
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Hosts are rarely met twice: keep a connection only for the rest of one domain's
+            // resolution (page, then icons), not for minutes per host, which would hold one
+            // open file per domain resolved recently.
+            .pool_max_idle_per_host(1)
+            .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
             .no_proxy()
             .dns_resolver(Arc::new(GuardedDns(network.clone())));
         if let Some(path) = &settings.ca_cert {
