@@ -89,21 +89,27 @@ pub fn read_entries(
     }
 }
 
-/// `input` without a leading UTF-8 byte order mark.
+/// `input` without its leading UTF-8 byte order marks (all of them, so that the CSV reader,
+/// which strips one itself when it sees it whole in its first read, never sees one: what it
+/// reads must not depend on how the bytes arrive).
 fn without_byte_order_mark(mut input: impl Read) -> io::Result<impl Read> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let mut prefix = [0_u8; 3];
-    let mut filled = 0;
-    while filled < prefix.len() {
-        match input.read(&mut prefix[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
+    let filled = loop {
+        let mut filled = 0;
+        while filled < prefix.len() {
+            match input.read(&mut prefix[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
         }
-    }
-    let kept = if prefix[..filled] == *BOM { 0 } else { filled };
-    Ok(io::Cursor::new(prefix[..kept].to_vec()).chain(input))
+        if prefix[..filled] != *BOM {
+            break filled;
+        }
+    };
+    Ok(io::Cursor::new(prefix[..filled].to_vec()).chain(input))
 }
 
 fn read_csv(input: impl Read, on_entry: &mut dyn FnMut(String)) -> Result<(), ReadError> {
@@ -443,6 +449,37 @@ mod tests {
         for file_type in [FileType::Csv, FileType::Json] {
             let result = read_entries(file_type, Interrupted(b"[\"a.com\", \"b"), |_| {});
             assert!(matches!(result, Err(ReadError::Io(_))), "{result:?}");
+        }
+    }
+
+    /// A reader that hands out one byte at a time, like a slow network stream.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn what_is_read_does_not_depend_on_how_the_bytes_arrive() {
+        for text in [
+            "\u{feff}\u{feff}domain\na.com\n",
+            "\u{feff}a.com\nb.com",
+            "\u{feff}[\"a.com\"]",
+        ] {
+            for file_type in [FileType::Csv, FileType::Json] {
+                let mut whole = Vec::new();
+                let whole_result = read_entries(file_type, text.as_bytes(), |e| whole.push(e));
+                let mut trickled = Vec::new();
+                let trickled_result =
+                    read_entries(file_type, Trickle(text.as_bytes()), |e| trickled.push(e));
+                assert_eq!(whole, trickled, "{text:?} as {file_type:?}");
+                assert_eq!(whole_result.is_ok(), trickled_result.is_ok(), "{text:?}");
+            }
         }
     }
 
