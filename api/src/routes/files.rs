@@ -33,6 +33,10 @@ use crate::{
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 /// Largest `limit` of `GET /files`.
 const MAX_LIMIT: u64 = 100;
+/// Largest page number: beyond it no offset fits the database's 64-bit integers (a file
+/// holds far fewer rows anyway).
+const MAX_PAGE: u64 = 1_000_000_000;
+
 /// Largest `per_page` of results.
 const MAX_PER_PAGE: u64 = 1000;
 /// Rows fetched per database round trip while streaming a download.
@@ -136,8 +140,11 @@ fn paging(page: Option<u64>, size: (Option<u64>, &'static str, u64, u64)) -> Res
     let (value, name, default, max) = size;
     let page = page.unwrap_or(1);
     let size = value.unwrap_or(default);
-    if page == 0 {
-        return Err(ApiError::bad_request("invalid_page", "page starts at 1"));
+    if page == 0 || page > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_page",
+            format!("page must be between 1 and {MAX_PAGE}"),
+        ));
     }
     if size == 0 || size > max {
         let code = if name == "limit" {

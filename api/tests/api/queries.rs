@@ -35,6 +35,7 @@ async fn files_are_listed_newest_first_by_status_with_pagination() {
         "/files?limit=101",
         "/files?page=0",
         "/files?page=x",
+        "/files?page=9223372036854775808",
     ] {
         let (status, body) = app.get_json(bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
@@ -98,7 +99,14 @@ async fn results_are_paged_in_file_order_and_downloadable_as_csv() {
         ok["items"][0]["favicon_url"],
         "http://c.example.com/favicon.ico"
     );
-    for bad in ["per_page=0", "per_page=1001", "page=0", "status=maybe"] {
+    for bad in [
+        "per_page=0",
+        "per_page=1001",
+        "page=0",
+        "page=9223372036854775807",
+        "status=failed&page=9223372036854775807",
+        "status=maybe",
+    ] {
         let (status, _) = app.get_json(&format!("/files/{id}/results?{bad}")).await;
         assert_eq!(status, 400, "{bad}");
     }
