@@ -190,6 +190,20 @@ fn lease_end(lease: Duration) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5))
 }
 
+/// A lease `owner` may take: none, lapsed (its holder crashed), or its own already. The one
+/// rule for files and chunks alike.
+fn takeable<C: ColumnTrait>(
+    expires_at: C,
+    holder: C,
+    owner: Uuid,
+    now: chrono::DateTime<Utc>,
+) -> Condition {
+    Condition::any()
+        .add(expires_at.is_null())
+        .add(expires_at.lt(now))
+        .add(holder.eq(owner))
+}
+
 fn held_by(file_id: Uuid, owner: Uuid) -> Condition {
     Condition::all()
         .add(files::Column::Id.eq(file_id))
@@ -216,12 +230,12 @@ pub async fn claim(
         .filter(files::Column::Id.eq(file_id))
         .filter(files::Column::Status.is_in([FileStatus::Pending, FileStatus::Processing]))
         .filter(files::Column::ChunkCount.eq(0))
-        .filter(
-            Condition::any()
-                .add(files::Column::LeaseExpiresAt.is_null())
-                .add(files::Column::LeaseExpiresAt.lt(now))
-                .add(files::Column::LeaseOwner.eq(owner)),
-        )
+        .filter(takeable(
+            files::Column::LeaseExpiresAt,
+            files::Column::LeaseOwner,
+            owner,
+            now,
+        ))
         .exec(db)
         .await?;
     let file = files::Entity::find_by_id(file_id).one(db).await?;
@@ -567,12 +581,12 @@ pub async fn claim_chunk(
         .filter(file_chunks::Column::FileId.eq(file_id))
         .filter(file_chunks::Column::Number.eq(number))
         .filter(file_chunks::Column::Done.eq(false))
-        .filter(
-            Condition::any()
-                .add(file_chunks::Column::LeaseExpiresAt.is_null())
-                .add(file_chunks::Column::LeaseExpiresAt.lt(now))
-                .add(file_chunks::Column::LeaseOwner.eq(owner)),
-        )
+        .filter(takeable(
+            file_chunks::Column::LeaseExpiresAt,
+            file_chunks::Column::LeaseOwner,
+            owner,
+            now,
+        ))
         .exec(db)
         .await?;
     if updated.rows_affected == 1 {
