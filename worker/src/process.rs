@@ -251,20 +251,12 @@ async fn plan_chunks(
 ) -> Result<(), ProcessError> {
     let (valid, invalid): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|entry| entry.domain.is_ok());
-    let invalid = invalid
-        .into_iter()
-        .filter_map(|entry| {
-            let failure = entry.domain.err()?;
-            Some(NewResult {
-                position: entry.position,
-                domain: entry.key,
-                outcome: Err(failure.into()),
-                tries: 0,
-                from_cache: false,
-            })
-        })
-        .collect();
-    record(ctx, file.id, invalid).await?;
+    // An invalid entry's result needs no fetching: resolve_entry answers it at once.
+    let mut invalid_results = Vec::with_capacity(invalid.len());
+    for entry in invalid {
+        invalid_results.push(resolve_entry(ctx, entry, None).await);
+    }
+    record(ctx, file.id, invalid_results).await?;
 
     let chunks: Vec<NewChunk> = valid
         .chunks(ctx.settings.worker.chunk_domains)
