@@ -17,6 +17,7 @@ pub struct FarmProcess {
     /// Its test CA.
     pub ca_cert: PathBuf,
     control: tokio::sync::Mutex<(ChildStdin, Lines<BufReader<ChildStdout>>)>,
+    pid: String,
     _child: Child,
 }
 
@@ -31,6 +32,7 @@ impl FarmProcess {
             .kill_on_drop(true)
             .spawn()
             .context("failed to start web-farm (build it with `cargo build --release -p bench`)")?;
+        let pid = child.id().context("web-farm exited at once")?.to_string();
         let stdin = child.stdin.take().context("web-farm stdin")?;
         let mut lines = BufReader::new(child.stdout.take().context("web-farm stdout")?).lines();
         let line = lines
@@ -42,8 +44,14 @@ impl FarmProcess {
             addr: started["addr"].as_str().context("addr")?.parse()?,
             ca_cert: started["ca_cert"].as_str().context("ca_cert")?.into(),
             control: tokio::sync::Mutex::new((stdin, lines)),
+            pid,
             _child: child,
         })
+    }
+
+    /// CPU time the farm has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        crate::measure::cpu_time(&self.pid)
     }
 
     /// Requests the farm has served so far.
