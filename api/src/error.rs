@@ -40,6 +40,16 @@ pub enum ApiError {
     /// Unknown id, or one that belongs to another client (the two are indistinguishable).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// No endpoint has this path.
+    #[error("no endpoint at {0}")]
+    UnknownPath(String),
+    /// The endpoint exists but does not take this method (the `Allow` header lists those it
+    /// takes).
+    #[error("{method} is not allowed here")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+    },
     /// The upload is larger than allowed.
     #[error("the file is larger than the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -102,7 +112,8 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::UnknownPath(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyDomains { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -120,7 +131,8 @@ impl ApiError {
             Self::BadRequest { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
+            Self::NotFound(_) | Self::UnknownPath(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::TooManyDomains { .. } => "too_many_domains",
@@ -140,6 +152,18 @@ impl ApiError {
             }
             _ => None,
         }
+    }
+}
+
+/// The answer to a path no route matches: the JSON 404 instead of axum's empty one.
+pub async fn unknown_path(uri: axum::http::Uri) -> ApiError {
+    ApiError::UnknownPath(uri.path().to_owned())
+}
+
+/// The answer to a method a route does not take: the JSON 405 instead of axum's empty one.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
     }
 }
 

@@ -17,7 +17,7 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::{state::AppState, timeout};
+use crate::{error, state::AppState, timeout};
 
 /// The header carrying the request id, set when absent and returned on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(uploads)
         .merge(everything_else)
+        .fallback(error::unknown_path)
+        .method_not_allowed_fallback(error::method_not_allowed)
         // Every body an extractor reads is limited; the upload route sets its own, larger one.
         .layer(DefaultBodyLimit::max(api.max_json_body_bytes))
         .with_state(state)

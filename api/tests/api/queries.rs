@@ -163,3 +163,27 @@ async fn unknown_and_malformed_ids_are_404_and_400() {
     let (status, _): (u16, Value) = app.get_json(&format!("/jobs/{unknown}")).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_and_methods_answer_json_errors() {
+    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let (status, body) = app.get_json("/no/such/endpoint").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert_eq!(body["error"]["message"], "no endpoint at /no/such/endpoint");
+
+    let response = app
+        .http
+        .delete(format!("{}/files", app.address))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET"), "Allow: {allow}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
