@@ -459,6 +459,30 @@ pub async fn fail(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Resul
     Ok(())
 }
 
+/// When a live worker holds the work an event names (the file, or its chunk `chunk`): the
+/// end of that lease, or `None` when nobody does (never taken, finished, or the holder's
+/// lease lapsed).
+pub async fn live_lease(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+    chunk: Option<i32>,
+) -> Result<Option<chrono::DateTime<Utc>>, DbErr> {
+    let now = Utc::now();
+    let expires_at = match chunk {
+        None => files::Entity::find_by_id(file_id)
+            .one(db)
+            .await?
+            .filter(|file| !file.status.is_terminal())
+            .and_then(|file| file.lease_expires_at),
+        Some(number) => file_chunks::Entity::find_by_id((file_id, number))
+            .one(db)
+            .await?
+            .filter(|chunk| !chunk.done)
+            .and_then(|chunk| chunk.lease_expires_at),
+    };
+    Ok(expires_at.filter(|expires_at| *expires_at > now))
+}
+
 /// Remembers the last transient error of a file that is still being retried, so the DLQ
 /// consumer can report it.
 pub async fn note_error(db: &DatabaseConnection, file_id: Uuid, error: &str) -> Result<(), DbErr> {
