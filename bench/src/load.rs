@@ -135,9 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut not_terminal = Vec::new();
     for (client, id) in &tally.accepted {
         let file = client
-            .wait_for_file(id, Duration::from_secs(600), "terminal", |file| {
-                file["status"] == "COMPLETED" || file["status"] == "FAILED"
-            })
+            .wait_until_terminal_within(id, Duration::from_secs(600))
             .await;
         if file["status"] != "COMPLETED" {
             not_terminal.push(format!("{id}: {}", file["status"]));

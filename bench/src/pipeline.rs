@@ -112,9 +112,7 @@ async fn pipeline_run(
         .to_owned();
     let file = stack
         .api
-        .wait_for_file(&id, Duration::from_secs(3_600), "terminal", |file| {
-            file["status"] == "COMPLETED" || file["status"] == "FAILED"
-        })
+        .wait_until_terminal_within(&id, Duration::from_secs(3_600))
         .await;
     let elapsed = started.elapsed();
     anyhow::ensure!(file["status"] == "COMPLETED", "the file ended {file}");

@@ -40,9 +40,7 @@ async fn a_large_file_is_shared_by_workers_and_survives_one_being_killed() {
 
     let file = stack
         .api
-        .wait_for_file(&file_id, Duration::from_secs(120), "terminal", |file| {
-            file["status"] == "COMPLETED" || file["status"] == "FAILED"
-        })
+        .wait_until_terminal_within(&file_id, Duration::from_secs(120))
         .await;
     assert_eq!(file["status"], "COMPLETED", "{file}");
     assert_eq!(file["progress"]["succeeded"], 3_000, "{file}");

@@ -40,9 +40,7 @@ async fn a_worker_killed_mid_file_is_resumed_with_exactly_one_result_per_domain(
     let _second = stack.spawn_worker("second");
     let file = stack
         .api
-        .wait_for_file(&file_id, Duration::from_secs(120), "terminal", |file| {
-            file["status"] != "PROCESSING" && file["status"] != "PENDING"
-        })
+        .wait_until_terminal_within(&file_id, Duration::from_secs(120))
         .await;
     assert_eq!(file["status"], "COMPLETED", "{file}");
     assert_exact_results(&stack.api, &file_id, &domains).await;

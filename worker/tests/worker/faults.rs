@@ -23,9 +23,7 @@ use crate::harness::{
 async fn wait_terminal(stack: &Stack, file_id: &str) -> serde_json::Value {
     stack
         .api
-        .wait_for_file(file_id, Duration::from_secs(240), "terminal", |file| {
-            file["status"] == "COMPLETED" || file["status"] == "FAILED"
-        })
+        .wait_until_terminal_within(file_id, Duration::from_secs(240))
         .await
 }
 

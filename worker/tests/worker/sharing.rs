@@ -25,9 +25,7 @@ async fn two_workers_share_one_queue_without_double_work() {
     for (file_id, domains) in &files {
         let file = stack
             .api
-            .wait_for_file(file_id, Duration::from_secs(120), "terminal", |file| {
-                file["status"] == "COMPLETED" || file["status"] == "FAILED"
-            })
+            .wait_until_terminal_within(file_id, Duration::from_secs(120))
             .await;
         assert_eq!(file["status"], "COMPLETED", "{file}");
         assert_exact_results(&stack.api, file_id, domains).await;
