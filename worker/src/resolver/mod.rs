@@ -37,7 +37,7 @@ const MAX_CANDIDATES: usize = 16;
 const CANDIDATE_CONCURRENCY: usize = 8;
 
 /// How long an idle connection is kept for reuse by the same host.
-const IDLE_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What resolving one domain gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
