@@ -10,7 +10,9 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// Prefix of every test database; `scripts/test` drops leftovers.
+/// Prefix of every test database: `fp_test_<unix seconds>_<random>`. `scripts/test` drops
+/// leftovers by the time in their name, so it never drops the database of a test that another
+/// run on the same server is still using.
 pub const TEST_DATABASE_PREFIX: &str = "fp_test_";
 
 /// Creates and migrates a database of its own, returning its URL.
@@ -22,7 +24,13 @@ pub async fn isolated_database() -> String {
              Run `scripts/test` (it starts a private cluster when needed) or set TEST_DATABASE_URL."
         )
     });
-    let name = format!("{TEST_DATABASE_PREFIX}{}", crate::unique_suffix());
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let name = format!(
+        "{TEST_DATABASE_PREFIX}{created}_{}",
+        crate::unique_suffix()
+    );
     connection
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
