@@ -87,7 +87,7 @@ pub enum ApiError {
         /// The limit that was reached.
         after: Duration,
     },
-    /// The upload is neither CSV nor JSON.
+    /// The upload is not CSV, TSV, JSON or NDJSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A dependency is down (readiness).

@@ -24,7 +24,7 @@ pub struct NewFile {
     pub s3_bucket: String,
     /// Its key.
     pub s3_key: String,
-    /// CSV or JSON.
+    /// CSV, TSV, JSON or NDJSON.
     pub file_type: FileType,
     /// Its size.
     pub size_bytes: i64,
@@ -187,7 +187,7 @@ pub struct FileView {
     pub id: Uuid,
     /// The name it was uploaded with.
     pub original_name: String,
-    /// `csv` or `json`.
+    /// `csv`, `tsv`, `json` or `ndjson`.
     pub file_type: FileType,
     /// Its size in bytes.
     pub size_bytes: i64,

@@ -86,9 +86,16 @@ pub enum FileType {
     /// Comma-separated values, with or without a header.
     #[sea_orm(string_value = "csv")]
     Csv,
+    /// Tab-separated values (as spreadsheets export them), with or without a header.
+    #[sea_orm(string_value = "tsv")]
+    Tsv,
     /// A JSON array of domains or objects, or `{"domains": [...]}`.
     #[sea_orm(string_value = "json")]
     Json,
+    /// Newline-delimited JSON: one domain (a string, or an object with `domain` or `url`)
+    /// per line.
+    #[sea_orm(string_value = "ndjson")]
+    Ndjson,
 }
 
 impl FileType {
@@ -96,7 +103,9 @@ impl FileType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Csv => "csv",
+            Self::Tsv => "tsv",
             Self::Json => "json",
+            Self::Ndjson => "ndjson",
         }
     }
 }

@@ -15,6 +15,7 @@ mod m20261123_000002_create_files;
 mod m20261123_000003_create_results;
 mod m20261123_000004_add_icon_details;
 mod m20261123_000005_create_file_chunks;
+mod m20261124_000006_more_file_types;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_results::Migration),
             Box::new(m20261123_000004_add_icon_details::Migration),
             Box::new(m20261123_000005_create_file_chunks::Migration),
+            Box::new(m20261124_000006_more_file_types::Migration),
         ]
     }
 }

@@ -27,10 +27,7 @@ pub async fn isolated_database() -> String {
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
-    let name = format!(
-        "{TEST_DATABASE_PREFIX}{created}_{}",
-        crate::unique_suffix()
-    );
+    let name = format!("{TEST_DATABASE_PREFIX}{created}_{}", crate::unique_suffix());
     connection
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await

@@ -1,13 +1,14 @@
-//! Reading the entries of an uploaded domain list, CSV or JSON, as a stream: entries are
-//! handed to a callback as they are read, so a file is never held whole in memory.
+//! Reading the entries of an uploaded domain list, CSV, TSV, JSON or NDJSON, as a stream:
+//! entries are handed to a callback as they are read, so a file is never held whole in memory.
 //!
-//! CSV: with or without a header; the domain column is the one named `domain`, `url`,
+//! CSV and TSV: with or without a header; the domain column is the one named `domain`, `url`,
 //! `website` or `host` (any case), else the first. JSON: an array of strings, an array of
-//! objects with a `domain` (or `url`) field, or `{"domains": [...]}`.
+//! objects with a `domain` (or `url`) field, or `{"domains": [...]}`. NDJSON: one such string
+//! or object per line; a line that is neither is kept as its text (an invalid entry).
 
 use std::{
     fmt,
-    io::{self, BufReader, Read},
+    io::{self, BufRead, BufReader, Read},
 };
 
 use entity::FileType;
@@ -84,8 +85,10 @@ pub fn read_entries(
         }
     };
     match file_type {
-        FileType::Csv => read_csv(input, &mut keep_non_blank),
+        FileType::Csv => read_csv(input, b',', &mut keep_non_blank),
+        FileType::Tsv => read_csv(input, b'\t', &mut keep_non_blank),
         FileType::Json => read_json(input, &mut keep_non_blank),
+        FileType::Ndjson => read_ndjson(input, &mut keep_non_blank),
     }
 }
 
@@ -112,8 +115,13 @@ fn without_byte_order_mark(mut input: impl Read) -> io::Result<impl Read> {
     Ok(io::Cursor::new(prefix[..filled].to_vec()).chain(input))
 }
 
-fn read_csv(input: impl Read, on_entry: &mut dyn FnMut(String)) -> Result<(), ReadError> {
+fn read_csv(
+    input: impl Read,
+    delimiter: u8,
+    on_entry: &mut dyn FnMut(String),
+) -> Result<(), ReadError> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -198,6 +206,38 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(at) => message[..at].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+/// One entry per line: a JSON string, or an object with `domain` or `url`, read like an item of
+/// a JSON array; any other line is handed on as its text, so that it becomes one invalid entry
+/// instead of failing the file.
+fn read_ndjson(mut input: impl BufRead, on_entry: &mut dyn FnMut(String)) -> Result<(), ReadError> {
+    let (mut line, mut number, mut offset) = (Vec::new(), 0_u64, 0_u64);
+    loop {
+        line.clear();
+        let read = input.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let Ok(text) = std::str::from_utf8(&line) else {
+            return Err(ParseError::NotText {
+                line: number,
+                offset,
+            }
+            .into());
+        };
+        offset += read as u64;
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let entry = Item { index: 0 }
+            .deserialize(&mut deserializer)
+            .and_then(|entry| deserializer.end().map(|()| entry));
+        on_entry(entry.unwrap_or_else(|_| text.to_owned()));
     }
 }
 
@@ -379,6 +419,36 @@ mod tests {
     }
 
     #[test]
+    fn tsv_is_split_on_tabs() {
+        let tsv = |text: &str| parse_entries(FileType::Tsv, text.as_bytes()).unwrap();
+        assert_eq!(
+            tsv("rank\tdomain\n1\ta.com\n2\tb.com, c.com\n"),
+            ["a.com", "b.com, c.com"]
+        );
+        assert_eq!(tsv("a.com\nb.com"), ["a.com", "b.com"]);
+    }
+
+    #[test]
+    fn ndjson_has_one_entry_per_line_and_a_bad_line_is_one_entry() {
+        let ndjson = |text: &str| parse_entries(FileType::Ndjson, text.as_bytes());
+        assert_eq!(
+            ndjson(
+                "\"a.com\"\n{\"domain\":\"b.com\",\"rank\":2}\r\n\n  {\"url\":\"https://c.com\"}"
+            )
+            .unwrap(),
+            ["a.com", "b.com", "https://c.com"]
+        );
+        assert_eq!(
+            ndjson("{\"name\":\"x\"}\n[1,\n\"ok.com\"\n1e999999\nplain.com").unwrap(),
+            ["{\"name\":\"x\"}", "[1,", "ok.com", "1e999999", "plain.com"]
+        );
+        assert_eq!(
+            parse_entries(FileType::Ndjson, b"\"a.com\"\n\"b\xff\"").unwrap_err(),
+            ParseError::NotText { line: 2, offset: 8 }
+        );
+    }
+
+    #[test]
     fn csv_with_and_without_header() {
         assert_eq!(csv("a.com\nb.com\n"), ["a.com", "b.com"]);
         assert_eq!(csv("rank,Website\n1,a.com\n2,b.com"), ["a.com", "b.com"]);
@@ -446,7 +516,7 @@ mod tests {
 
     #[test]
     fn a_broken_stream_is_not_a_malformed_file() {
-        for file_type in [FileType::Csv, FileType::Json] {
+        for file_type in [FileType::Csv, FileType::Json, FileType::Ndjson] {
             let result = read_entries(file_type, Interrupted(b"[\"a.com\", \"b"), |_| {});
             assert!(matches!(result, Err(ReadError::Io(_))), "{result:?}");
         }
@@ -471,7 +541,12 @@ mod tests {
             "\u{feff}a.com\nb.com",
             "\u{feff}[\"a.com\"]",
         ] {
-            for file_type in [FileType::Csv, FileType::Json] {
+            for file_type in [
+                FileType::Csv,
+                FileType::Tsv,
+                FileType::Json,
+                FileType::Ndjson,
+            ] {
                 let mut whole = Vec::new();
                 let whole_result = read_entries(file_type, text.as_bytes(), |e| whole.push(e));
                 let mut trickled = Vec::new();

@@ -73,12 +73,12 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, ToSchema)]
 #[expect(dead_code, reason = "documents the multipart form for OpenAPI only")]
 pub struct UploadForm {
-    /// The CSV or JSON file.
+    /// The CSV, TSV, JSON or NDJSON file.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
 
-/// Store, record and announce a CSV or JSON file of domains.
+/// Store, record and announce a CSV, TSV, JSON or NDJSON file of domains.
 #[utoipa::path(post, path = "/files/upload", tag = "files",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
@@ -87,7 +87,7 @@ pub struct UploadForm {
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 408, description = "Not received and stored within `UPLOAD_TIMEOUT_SECS`", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
-        (status = 415, description = "Neither CSV nor JSON", body = ErrorBody),
+        (status = 415, description = "Not CSV, TSV, JSON or NDJSON", body = ErrorBody),
         (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),

@@ -1,4 +1,4 @@
-//! Recognising CSV and JSON by content as well as by name and media type.
+//! Recognising CSV, TSV, JSON and NDJSON by content as well as by name and media type.
 
 use entity::FileType;
 
@@ -7,14 +7,14 @@ use crate::error::ApiError;
 /// How many leading bytes [`detect_file_type`] wants to see.
 pub const SNIFF_BYTES: usize = 4096;
 
-/// Extensions and media types that declare something other than CSV or JSON.
+/// Extensions and media types that declare something other than the accepted text formats.
 fn declares_other(extension: Option<&str>, media_type: Option<&str>) -> Option<String> {
-    let text_extensions = ["csv", "json", "txt", "tsv", "ndjson"];
+    let text_extensions = ["csv", "json", "txt", "tsv", "ndjson", "jsonl"];
     if let Some(ext) = extension
         && !text_extensions.contains(&ext)
     {
         return Some(format!(
-            "files of type .{ext} are not accepted; upload CSV or JSON"
+            "files of type .{ext} are not accepted; upload CSV, TSV, JSON or NDJSON"
         ));
     }
     let media_type = media_type?.split(';').next()?.trim().to_ascii_lowercase();
@@ -25,12 +25,17 @@ fn declares_other(extension: Option<&str>, media_type: Option<&str>) -> Option<S
             media_type.as_str(),
             "application/octet-stream" | "application/vnd.ms-excel" | ""
         );
-    (!accepted).then(|| format!("media type {media_type} is not accepted; upload CSV or JSON"))
+    (!accepted).then(|| {
+        format!("media type {media_type} is not accepted; upload CSV, TSV, JSON or NDJSON")
+    })
 }
 
-/// Decides whether an upload is CSV or JSON from its name, its declared media type and its
-/// first bytes. Content decides between the two; a name or media type that declares another
-/// format, binary content, or JSON declared but not present is a 415. Empty content is a 400.
+/// Decides whether an upload is CSV, TSV, JSON or NDJSON from its name, its declared media type
+/// and its first bytes. A declared TSV or NDJSON (by extension or media type) is read as
+/// declared; otherwise content decides: a JSON document, JSON values one per line (NDJSON), a
+/// first line with tabs and no comma (TSV), else CSV. A name or media type that declares
+/// another format, binary content, or JSON declared but not present is a 415. Empty content is
+/// a 400.
 pub fn detect_file_type(
     file_name: Option<&str>,
     media_type: Option<&str>,
@@ -52,19 +57,54 @@ pub fn detect_file_type(
     };
     if content.contains(&0) || !is_text(content) {
         return Err(ApiError::UnsupportedMediaType(
-            "the file content is binary, not CSV or JSON text".to_owned(),
+            "the file content is binary, not CSV, TSV, JSON or NDJSON text".to_owned(),
         ));
     }
+    let media_type = media_type.map(str::to_ascii_lowercase).unwrap_or_default();
+    let declares = |extensions: &[&str], media_types: &[&str]| {
+        extension
+            .as_deref()
+            .is_some_and(|extension| extensions.contains(&extension))
+            || media_types.iter().any(|name| media_type.contains(name))
+    };
+    if declares(&["ndjson", "jsonl"], &["ndjson", "jsonl", "json-seq"]) || is_ndjson(content) {
+        return Ok(FileType::Ndjson);
+    }
+    if declares(&["tsv"], &["tab-separated"]) {
+        return Ok(FileType::Tsv);
+    }
     let looks_like_json = matches!(first, b'[' | b'{');
-    let declared_json = extension.as_deref() == Some("json")
-        || media_type.is_some_and(|media_type| media_type.to_ascii_lowercase().contains("json"));
-    match (looks_like_json, declared_json) {
+    match (looks_like_json, declares(&["json"], &["json"])) {
         (true, _) => Ok(FileType::Json),
         (false, true) => Err(ApiError::UnsupportedMediaType(
             "the file is declared as JSON but its content is not a JSON array or object".to_owned(),
         )),
+        (false, false) if is_tab_separated(content) => Ok(FileType::Tsv),
         (false, false) => Ok(FileType::Csv),
     }
+}
+
+/// JSON values one per line: the first two non-blank lines are each a whole JSON string or
+/// object (a JSON document spread over lines has lines that are not).
+fn is_ndjson(content: &[u8]) -> bool {
+    let mut lines = content
+        .split(|byte| *byte == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty());
+    let value = |line: Option<&[u8]>| {
+        line.and_then(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .is_some_and(|value| value.is_object() || value.is_string())
+    };
+    value(lines.next()) && value(lines.next())
+}
+
+/// A first line with a tab and no comma: a spreadsheet's tab-separated export.
+fn is_tab_separated(content: &[u8]) -> bool {
+    let first_line = content
+        .split(|byte| *byte == b'\n')
+        .next()
+        .unwrap_or_default();
+    first_line.contains(&b'\t') && !first_line.contains(&b',')
 }
 
 /// UTF-8 text, allowing the sniffed window to cut the last character in half.
@@ -100,6 +140,52 @@ mod tests {
         assert_eq!(
             detect("list.txt", "text/plain", b"\xEF\xBB\xBFexample.com").unwrap(),
             FileType::Csv
+        );
+    }
+
+    #[test]
+    fn tsv_and_ndjson_by_name_media_type_or_content() {
+        assert_eq!(
+            detect("a.tsv", "text/plain", b"a.com\nb.com").unwrap(),
+            FileType::Tsv
+        );
+        assert_eq!(
+            detect("a", "text/tab-separated-values", b"a.com").unwrap(),
+            FileType::Tsv
+        );
+        assert_eq!(
+            detect("export.txt", "text/plain", b"rank\tdomain\n1\ta.com\n").unwrap(),
+            FileType::Tsv
+        );
+        assert_eq!(
+            detect("a.csv", "text/csv", b"rank,domain\tnote\n").unwrap(),
+            FileType::Csv
+        );
+        assert_eq!(
+            detect("a.ndjson", "application/octet-stream", b"\"a.com\"\n").unwrap(),
+            FileType::Ndjson
+        );
+        assert_eq!(
+            detect("a.jsonl", "text/plain", b"{\"domain\":\"a.com\"}").unwrap(),
+            FileType::Ndjson
+        );
+        assert_eq!(
+            detect(
+                "a.json",
+                "application/json",
+                b"{\"domain\":\"a.com\"}\n{\"domain\":\"b.com\"}\n"
+            )
+            .unwrap(),
+            FileType::Ndjson
+        );
+        assert_eq!(
+            detect(
+                "a.json",
+                "application/json",
+                b"{\n\"domains\": [\"a.com\"]\n}"
+            )
+            .unwrap(),
+            FileType::Json
         );
     }
 

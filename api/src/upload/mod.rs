@@ -1,4 +1,4 @@
-//! Receiving an uploaded domain file: recognising it as CSV or JSON, naming it safely and
+//! Receiving an uploaded domain file: recognising it as CSV, TSV, JSON or NDJSON, naming it safely and
 //! streaming it to S3 within the size limit.
 
 mod detect;

@@ -113,6 +113,8 @@ async fn copy_field(
 pub fn content_type(file_type: FileType) -> &'static str {
     match file_type {
         FileType::Csv => "text/csv",
+        FileType::Tsv => "text/tab-separated-values",
         FileType::Json => "application/json",
+        FileType::Ndjson => "application/x-ndjson",
     }
 }

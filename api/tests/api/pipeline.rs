@@ -203,3 +203,42 @@ async fn an_uploaded_file_over_the_domain_cap_fails_with_a_clear_reason() {
     assert!(reason.contains("at most 3"), "{reason}");
     assert_eq!(file["progress"]["total"], 0, "nothing was resolved: {file}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tsv_and_ndjson_files_are_read_by_their_own_rules() {
+    let app = TestApp::spawn().await;
+    let tsv =
+        "rank\tdomain\tnotes, with a comma\n1\ttab.example.com\tx\n2\tsecond.example.com\ty\n";
+    let ndjson = "{\"domain\":\"one.example.com\",\"rank\":1}\n\"two.example.com\"\n{\"name\":\"no domain here\"}\n";
+    let cases = [
+        ("export.tsv", "text/tab-separated-values", tsv, "tsv"),
+        ("lines.ndjson", "application/x-ndjson", ndjson, "ndjson"),
+    ];
+    for (name, media_type, body, file_type) in cases {
+        let response = app.upload(name, media_type, body.as_bytes().to_vec()).await;
+        assert_eq!(response.status(), 202);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["file_type"], file_type, "{body}");
+        let id = body["id"].as_str().unwrap();
+        let file = app.wait_until_terminal(id).await;
+        assert_eq!(file["status"], "COMPLETED", "{file}");
+        let results = app.all_results(id).await;
+        let found: Vec<(&str, &str)> = results
+            .iter()
+            .map(|r| (r["domain"].as_str().unwrap(), r["status"].as_str().unwrap()))
+            .collect();
+        let expected: &[(&str, &str)] = if file_type == "tsv" {
+            &[
+                ("tab.example.com", "success"),
+                ("second.example.com", "success"),
+            ]
+        } else {
+            &[
+                ("one.example.com", "success"),
+                ("two.example.com", "success"),
+                ("{\"name\":\"no domain here\"}", "failed"),
+            ]
+        };
+        assert_eq!(found, expected, "{name}");
+    }
+}
