@@ -6,7 +6,7 @@ import pytest
 from cfnlint.decode import decode
 
 INFRA = Path(__file__).resolve().parent.parent
-TEMPLATES = ("messaging.yaml", "network.yaml", "ecr.yaml", "production.yaml")
+TEMPLATES = ("messaging.yaml", "network.yaml", "bootstrap.yaml", "production.yaml")
 
 
 def load(name):

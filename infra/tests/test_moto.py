@@ -4,7 +4,7 @@ What moto 5.2.5 can and cannot do with them, found by running it (details in REA
 "Deploying to AWS"):
 - network.yaml: every resource is created (VPC, subnets, routes, NAT, endpoints), though
   moto records no subnet association for AWS::EC2::SubnetRouteTableAssociation.
-- messaging.yaml, ecr.yaml: created, but moto has no CloudFormation support for
+- messaging.yaml, bootstrap.yaml: created, but moto has no CloudFormation support for
   AWS::S3::BucketPolicy, AWS::SQS::QueuePolicy and AWS::SNS::Subscription (skipped with a
   warning), and ignores the bucket's lifecycle rules and public access block and the
   repositories' scan and lifecycle settings. test_templates.py asserts those instead.
@@ -153,12 +153,16 @@ def test_messaging_stack_in_moto(aws):
     aws("sns").get_topic_attributes(TopicArn=out["TopicArn"])
 
 
-def test_ecr_stack_in_moto(aws):
-    description, created = deploy(aws, "favicon-moto-ecr", template_text("ecr.yaml"),
+def test_bootstrap_stack_in_moto(aws):
+    description, created = deploy(aws, "favicon-moto-bootstrap", template_text("bootstrap.yaml"),
                                   {"EnvName": "moto"})
     assert description["StackStatus"] == "CREATE_COMPLETE", description.get("StackStatusReason")
-    assert created == {"ApiRepository", "WorkerRepository"}
+    skipped = set(load("bootstrap.yaml")["Resources"]) - created
+    assert skipped == {"TemplatesBucketPolicy"}, "moto has no AWS::S3::BucketPolicy"
     out = outputs(description)
+    account = aws("sts").get_caller_identity()["Account"]
+    assert out["TemplatesBucket"] == f"favicon-moto-templates-{account}-{REGION}"
+    aws("s3").head_bucket(Bucket=out["TemplatesBucket"])
     assert out["ApiRepositoryUri"].endswith("/favicon-moto-api")
     assert out["WorkerRepositoryUri"].endswith("/favicon-moto-worker")
     repos = aws("ecr").describe_repositories(

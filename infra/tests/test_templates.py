@@ -4,11 +4,12 @@ Emulators skip some of these settings (LocalStack ignores bucket lifecycle rules
 create the production root stack at all, see test_moto.py), so they are asserted here.
 """
 
+import json
 import re
 
 import pytest
 
-from conftest import resources
+from conftest import INFRA, resources
 
 
 def render(value):
@@ -418,3 +419,37 @@ def test_every_checkov_skip_has_a_one_line_reason(templates):
                 comment = skip.get("comment", "")
                 assert len(comment) > 15 and "\n" not in comment, (name, logical_id, skip)
     assert skips > 0
+
+
+# ---- per-environment files of scripts/deploy ----------------------------------------------
+
+SET_BY_DEPLOY = {"EnvName", "ImageTag", "MigrationImageTag"}
+
+
+def env_files():
+    return sorted((INFRA / "env").glob("*.json"))
+
+
+def test_there_is_an_example_environment():
+    assert (INFRA / "env" / "example.json") in env_files()
+
+
+@pytest.mark.parametrize("path", env_files(), ids=lambda p: p.name)
+def test_environment_files_name_only_real_parameters(production, path):
+    config = json.loads(path.read_text(encoding="utf-8"))
+    assert set(config) <= {"Comment", "Region", "Parameters"}, path.name
+    assert re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", config["Region"]), config["Region"]
+    parameters = config["Parameters"]
+    declared = production["Parameters"]
+    unknown = set(parameters) - set(declared)
+    assert not unknown, f"{path.name}: not parameters of production.yaml: {unknown}"
+    assert not set(parameters) & SET_BY_DEPLOY, f"{path.name}: scripts/deploy sets these"
+    required = {n for n, p in declared.items() if "Default" not in p} - SET_BY_DEPLOY
+    assert required <= set(parameters), f"{path.name}: missing {required - set(parameters)}"
+    for name, value in parameters.items():
+        assert isinstance(value, str), f"{path.name}: {name} must be a string"
+        spec = declared[name]
+        if "AllowedValues" in spec:
+            assert value in [str(v) for v in spec["AllowedValues"]], (name, value)
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], value), (name, value)
