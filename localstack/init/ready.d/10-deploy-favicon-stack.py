@@ -1,11 +1,11 @@
-# LocalStack "ready" init hook: deploy infra/template.yaml as stack favicon-dev (Prefix dev-).
+# LocalStack "ready" init hook: deploy infra/messaging.yaml as stack favicon-dev (Prefix dev-).
 #
 # LocalStack exec()s .py hooks inside its own Python process, so boto3 is always available
 # (host venv and the localstack/localstack image alike) and sys.exit must not be used:
 # raising an exception marks the hook as ERROR in /_localstack/init/ready.
 #
 # Env (all optional):
-#   FAVICON_TEMPLATE   template path   (default: /etc/localstack/infra/template.yaml,
+#   FAVICON_TEMPLATE   template path   (default: /etc/localstack/infra/messaging.yaml,
 #                                       the docker-compose mount; start.sh sets the repo path)
 #   FAVICON_STACK      stack name      (default: favicon-dev)
 #   FAVICON_PREFIX     Prefix param    (default: dev-)
@@ -32,7 +32,7 @@ def _favicon_endpoint():
 
 def _favicon_deploy():
     started = time.monotonic()
-    template_path = os.environ.get("FAVICON_TEMPLATE", "/etc/localstack/infra/template.yaml")
+    template_path = os.environ.get("FAVICON_TEMPLATE", "/etc/localstack/infra/messaging.yaml")
     stack = os.environ.get("FAVICON_STACK", "favicon-dev")
     prefix = os.environ.get("FAVICON_PREFIX", "dev-")
     timeout = float(os.environ.get("FAVICON_DEPLOY_TIMEOUT", "90"))

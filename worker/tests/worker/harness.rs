@@ -212,7 +212,7 @@ pub async fn wait_until_drained(sqs: &aws_sdk_sqs::Client, queue_url: &str) {
 }
 
 /// Sets how many receives the stack's queue allows before it moves a message to the DLQ
-/// (3 in `infra/template.yaml`, and by default in the tests).
+/// (3 in `infra/messaging.yaml`, and by default in the tests).
 pub async fn set_max_receive_count(settings: &Settings, count: u32) {
     let sqs = common::aws::AwsClients::from_settings(&settings.aws)
         .await
