@@ -15,6 +15,7 @@ pub mod publish;
 pub mod rate_limit;
 pub mod results;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod timeout;

@@ -8,7 +8,13 @@ use migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{publish, rate_limit::RateLimiter, routes, state::AppState};
+use crate::{
+    publish,
+    rate_limit::RateLimiter,
+    routes,
+    serve::{ConnectionLimits, serve},
+    state::AppState,
+};
 
 /// A bound, ready-to-serve API.
 #[derive(Debug)]
@@ -71,10 +77,11 @@ impl Application {
             shutdown.clone(),
         ));
         tracing::info!(port = self.port, "api listening on port {}", self.port);
-        axum::serve(self.listener, routes::router(self.state))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .context("the HTTP server failed")?;
+        let limits = ConnectionLimits {
+            header_read_timeout: self.state.settings.api.header_read_timeout,
+            max_connections: self.state.settings.api.max_connections,
+        };
+        serve(self.listener, routes::router(self.state), limits, shutdown).await;
         republisher.await.context("the re-publisher panicked")?;
         tracing::info!("api stopped");
         Ok(())

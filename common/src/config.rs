@@ -129,6 +129,13 @@ pub struct ApiSettings {
     /// both binaries: the api refuses larger `POST /jobs` lists (422), the worker fails larger
     /// uploads.
     pub max_domains_per_file: usize,
+    /// `HEADER_READ_TIMEOUT_SECS` (default 10): a connection that has not sent a whole request
+    /// head within this long is closed (slow-header attacks); it also closes a keep-alive
+    /// connection idle for this long.
+    pub header_read_timeout: Duration,
+    /// `MAX_CONNECTIONS` (default 512): open connections one api instance serves at once;
+    /// further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// SQS consumer settings.
@@ -341,6 +348,10 @@ impl Settings {
                 rate_limit_burst: env.parse_or("RATE_LIMIT_BURST", 40)?,
                 max_files_in_flight: env.positive_or("MAX_FILES_IN_FLIGHT", 20)?,
                 max_domains_per_file: env.positive_or("MAX_DOMAINS_PER_FILE", 1_000_000)?,
+                header_read_timeout: Duration::from_secs(
+                    env.positive_or("HEADER_READ_TIMEOUT_SECS", 10)?,
+                ),
+                max_connections: env.positive_or("MAX_CONNECTIONS", 512)?,
             },
             worker: WorkerSettings {
                 file_concurrency: env.positive_or("WORKER_FILE_CONCURRENCY", 4)?,
@@ -491,6 +502,8 @@ mod tests {
         assert_eq!((api.rate_limit_per_second, api.rate_limit_burst), (20, 40));
         assert_eq!(api.max_files_in_flight, 20);
         assert_eq!(api.max_domains_per_file, 1_000_000);
+        assert_eq!(api.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(api.max_connections, 512);
         let mut vars = minimal();
         vars.insert("RATE_LIMIT_PER_SECOND", "0");
         assert_eq!(settings(&vars).unwrap().api.rate_limit_per_second, 0);
@@ -498,6 +511,8 @@ mod tests {
             "REQUEST_TIMEOUT_SECS",
             "MAX_FILES_IN_FLIGHT",
             "MAX_DOMAINS_PER_FILE",
+            "HEADER_READ_TIMEOUT_SECS",
+            "MAX_CONNECTIONS",
         ] {
             let mut vars = minimal();
             vars.insert(name, "0");

@@ -42,6 +42,8 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             rate_limit_burst: 0,
             max_files_in_flight: 100,
             max_domains_per_file: 1_000_000,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -161,6 +163,11 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
             "MAX_DOMAINS_PER_FILE",
             settings.api.max_domains_per_file.to_string(),
         ),
+        (
+            "HEADER_READ_TIMEOUT_SECS",
+            settings.api.header_read_timeout.as_secs().to_string(),
+        ),
+        ("MAX_CONNECTIONS", settings.api.max_connections.to_string()),
     ];
     if let Some(endpoint) = &aws.endpoint_override {
         env.push(("AWS_ENDPOINT_OVERRIDE", endpoint.clone()));
