@@ -81,6 +81,21 @@ pub enum ApiError {
         /// A hint for when to try again.
         retry_after: Duration,
     },
+    /// The client is already sending as many uploads as it may at once.
+    #[error("{limit} uploads of this client are already in progress; retry once one has finished")]
+    TooManyUploads {
+        /// The configured limit (`MAX_UPLOADS_PER_CLIENT`).
+        limit: usize,
+        /// A hint for when to try again.
+        retry_after: Duration,
+    },
+    /// The uploads in progress on this instance hold all the memory they may
+    /// (`UPLOAD_BUFFER_BYTES`): the server's state, not the client's doing, hence 503.
+    #[error("the server is receiving as many uploads as it can hold; retry in {} s", retry_after_secs(*.retry_after))]
+    ServerBusy {
+        /// A hint for when to try again.
+        retry_after: Duration,
+    },
     /// The response head was not ready in time.
     #[error("the request did not complete within {} s", after.as_secs_f64())]
     Timeout {
@@ -117,11 +132,11 @@ impl ApiError {
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyDomains { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::TooManyFilesInFlight { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::RateLimited { .. }
+            | Self::TooManyFilesInFlight { .. }
+            | Self::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -138,6 +153,8 @@ impl ApiError {
             Self::TooManyDomains { .. } => "too_many_domains",
             Self::RateLimited { .. } => "rate_limited",
             Self::TooManyFilesInFlight { .. } => "too_many_files_in_flight",
+            Self::TooManyUploads { .. } => "too_many_uploads",
+            Self::ServerBusy { .. } => "server_busy",
             Self::Timeout { .. } => "request_timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -147,9 +164,10 @@ impl ApiError {
     /// How long the client should wait before retrying, for the `Retry-After` header.
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } | Self::TooManyFilesInFlight { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::RateLimited { retry_after }
+            | Self::TooManyFilesInFlight { retry_after, .. }
+            | Self::TooManyUploads { retry_after, .. }
+            | Self::ServerBusy { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

@@ -14,6 +14,7 @@ use crate::{
     routes,
     serve::{ConnectionLimits, serve},
     state::AppState,
+    upload::{self, UploadCapacity},
 };
 
 /// A bound, ready-to-serve API.
@@ -36,6 +37,12 @@ impl Application {
                 .await
                 .context("failed to run migrations")?;
         }
+        let one_upload = upload::buffer_needed(settings.api.max_upload_bytes, None);
+        anyhow::ensure!(
+            settings.api.upload_buffer_bytes >= u64::from(one_upload),
+            "UPLOAD_BUFFER_BYTES={} cannot hold one upload's buffer of {one_upload} bytes",
+            settings.api.upload_buffer_bytes
+        );
         let aws = AwsClients::from_settings(&settings.aws).await;
         let address = format!("{}:{}", settings.api.host, settings.api.port);
         let listener = TcpListener::bind(&address)
@@ -50,6 +57,10 @@ impl Application {
                 rate_limiter: Arc::new(RateLimiter::new(
                     settings.api.rate_limit_per_second,
                     settings.api.rate_limit_burst,
+                )),
+                uploads: Arc::new(UploadCapacity::new(
+                    settings.api.max_uploads_per_client,
+                    settings.api.upload_buffer_bytes,
                 )),
                 settings: Arc::new(settings),
             },

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use common::{Settings, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
-use crate::rate_limit::RateLimiter;
+use crate::{rate_limit::RateLimiter, upload::UploadCapacity};
 
 /// Shared, cheaply cloned handler state.
 #[derive(Debug, Clone)]
@@ -18,4 +18,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-client token buckets, checked when a request authenticates.
     pub rate_limiter: Arc<RateLimiter>,
+    /// Uploads in progress, per client and in buffer bytes.
+    pub uploads: Arc<UploadCapacity>,
 }

@@ -136,6 +136,13 @@ pub struct ApiSettings {
     /// `MAX_CONNECTIONS` (default 512): open connections one api instance serves at once;
     /// further ones wait in the listen backlog until one closes.
     pub max_connections: usize,
+    /// `MAX_UPLOADS_PER_CLIENT` (default 4): uploads one client may have in progress at once on
+    /// one api instance; another gets 429.
+    pub max_uploads_per_client: usize,
+    /// `UPLOAD_BUFFER_BYTES` (default 256 MiB): memory all uploads in progress on one api
+    /// instance may hold in their S3 part buffers together; an upload that does not fit gets
+    /// 503. At least one upload's buffer (5 MiB, or `MAX_UPLOAD_BYTES` when smaller).
+    pub upload_buffer_bytes: u64,
 }
 
 /// SQS consumer settings.
@@ -352,6 +359,8 @@ impl Settings {
                     env.positive_or("HEADER_READ_TIMEOUT_SECS", 10)?,
                 ),
                 max_connections: env.positive_or("MAX_CONNECTIONS", 512)?,
+                max_uploads_per_client: env.positive_or("MAX_UPLOADS_PER_CLIENT", 4)?,
+                upload_buffer_bytes: env.positive_or("UPLOAD_BUFFER_BYTES", 256 * 1024 * 1024)?,
             },
             worker: WorkerSettings {
                 file_concurrency: env.positive_or("WORKER_FILE_CONCURRENCY", 4)?,
@@ -504,6 +513,8 @@ mod tests {
         assert_eq!(api.max_domains_per_file, 1_000_000);
         assert_eq!(api.header_read_timeout, Duration::from_secs(10));
         assert_eq!(api.max_connections, 512);
+        assert_eq!(api.max_uploads_per_client, 4);
+        assert_eq!(api.upload_buffer_bytes, 256 * 1024 * 1024);
         let mut vars = minimal();
         vars.insert("RATE_LIMIT_PER_SECOND", "0");
         assert_eq!(settings(&vars).unwrap().api.rate_limit_per_second, 0);
@@ -513,6 +524,8 @@ mod tests {
             "MAX_DOMAINS_PER_FILE",
             "HEADER_READ_TIMEOUT_SECS",
             "MAX_CONNECTIONS",
+            "MAX_UPLOADS_PER_CLIENT",
+            "UPLOAD_BUFFER_BYTES",
         ] {
             let mut vars = minimal();
             vars.insert(name, "0");

@@ -44,6 +44,8 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             max_domains_per_file: 1_000_000,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 256,
+            max_uploads_per_client: 20,
+            upload_buffer_bytes: 64 * 1024 * 1024,
         },
         worker: WorkerSettings {
             file_concurrency: 2,

@@ -8,7 +8,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartRejection},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -88,19 +88,29 @@ pub struct UploadForm {
         (status = 408, description = "Not received and stored within `UPLOAD_TIMEOUT_SECS`", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 415, description = "Not CSV, TSV, JSON or NDJSON", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
+        (status = 429, description = "`rate_limited`; `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING; or `too_many_uploads`: it is already sending `MAX_UPLOADS_PER_CLIENT` uploads",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 503, description = "`server_busy`: the uploads in progress fill `UPLOAD_BUFFER_BYTES`",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("api_key" = [])))]
 pub async fn upload_file(
     State(state): State<AppState>,
     client: AuthenticatedClient,
+    headers: HeaderMap,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, AppJson<FileView>)> {
     let multipart = multipart
         .map_err(|rejection| ApiError::bad_request("invalid_multipart", rejection.body_text()))?;
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse().ok());
+    let buffer = upload::buffer_needed(state.settings.api.max_upload_bytes, content_length);
+    // Held until the upload is answered: counts against the client's uploads in progress and
+    // the instance's buffer budget.
+    let _slot = state.uploads.claim(client.id, buffer)?;
     intake::ensure_room_for_another(&state, client.id).await?;
-    let new_file = upload::receive_upload(&state, client.id, multipart).await?;
+    let new_file = upload::receive_upload(&state, client.id, multipart, buffer).await?;
     let file = intake::accept(&state, new_file).await?;
     Ok((StatusCode::ACCEPTED, AppJson(FileView::from(file))))
 }

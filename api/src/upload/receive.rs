@@ -15,11 +15,13 @@ use crate::{error::ApiError, files::NewFile, state::AppState};
 
 /// Finds the `file` field, recognises its type, streams it to S3 under a new file id and
 /// returns the row to insert. Nothing is written to S3 for a rejected upload, and a partly
-/// written one is aborted.
+/// written one is aborted. At most `max_buffer` bytes are held in memory at a time (the
+/// upload's reservation, see [`super::capacity`]).
 pub async fn receive_upload(
     state: &AppState,
     client_id: Uuid,
     mut multipart: Multipart,
+    max_buffer: u32,
 ) -> Result<NewFile, ApiError> {
     let limit = state.settings.api.max_upload_bytes;
     let multipart_error = |error: MultipartError| {
@@ -65,6 +67,7 @@ pub async fn receive_upload(
         &bucket,
         &s3_key,
         content_type(file_type),
+        max_buffer as usize,
     );
     let copied = copy_field(&mut writer, &head, &mut field, limit, multipart_error).await;
     if let Err(error) = copied {
