@@ -162,3 +162,151 @@ async fn a_multi_part_upload_is_streamed_whole_to_s3() {
         csv.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leading_blank_space_does_not_make_a_file_empty() {
+    let app = TestApp::spawn().await;
+    let csv = |blank: &str| format!("{blank}domain\na.example.com\nmissing.example.com\n");
+    let json = |blank: &str| format!("{blank}[\"a.example.com\", \"missing.example.com\"]");
+    let cases = [
+        ("ten_kb.csv", "text/csv", csv(&"\n".repeat(10_000)), "csv"),
+        (
+            "hundred_kb.csv",
+            "text/csv",
+            csv(&"\r\n".repeat(50_000)),
+            "csv",
+        ),
+        (
+            "hundred_kb.json",
+            "application/json",
+            json(&" \n".repeat(50_000)),
+            "json",
+        ),
+        (
+            "bom.json",
+            "application/json",
+            format!("\u{feff}{}", json(&"\t\n".repeat(50_000))),
+            "json",
+        ),
+    ];
+    for (name, media_type, content, file_type) in cases {
+        let response = app
+            .upload(name, media_type, content.clone().into_bytes())
+            .await;
+        assert_eq!(response.status(), 202, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["file_type"], file_type, "{name}");
+        let id = body["id"].as_str().unwrap();
+        let stored = app
+            .aws
+            .s3
+            .get_object()
+            .bucket(&app.settings.aws.bucket)
+            .key(format!("uploads/{id}/{name}"))
+            .send()
+            .await
+            .unwrap();
+        let stored = stored.body.collect().await.unwrap().into_bytes();
+        assert!(stored == content.as_bytes(), "{name} stored as sent");
+
+        let file = app.wait_until_terminal(id).await;
+        assert_eq!(file["status"], "COMPLETED", "{name}: {file}");
+        let progress = &file["progress"];
+        assert_eq!(
+            (
+                &progress["total"],
+                &progress["succeeded"],
+                &progress["failed"]
+            ),
+            (&Value::from(2), &Value::from(1), &Value::from(1)),
+            "{name}: {file}"
+        );
+    }
+
+    for blank in [" \r\n".repeat(34_000), "\u{feff}\n".to_owned()] {
+        let response = app
+            .upload("blank.csv", "text/csv", blank.into_bytes())
+            .await;
+        assert_eq!(error_of(response).await, (400, "empty_file".into()));
+    }
+}
+
+/// `text` as UTF-16 little-endian, with a byte order mark when `bom`.
+fn utf16le(text: &str, bom: bool) -> Vec<u8> {
+    let mark = if bom { "\u{feff}" } else { "" };
+    mark.encode_utf16()
+        .chain(text.encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// Excel's "Unicode text" export: tab-separated UTF-16 LE with a byte order mark, CRLF.
+const EXCEL_UNICODE_TEXT: &str = "domain\trank\r\na.example.com\t1\r\nmissing.example.com\t2\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf16_is_accepted_with_a_byte_order_mark_and_refused_without() {
+    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+
+    let with_bom = utf16le(EXCEL_UNICODE_TEXT, true);
+    let response = app
+        .upload("export.txt", "text/plain", with_bom.clone())
+        .await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["file_type"], "tsv");
+    let stored = app
+        .aws
+        .s3
+        .get_object()
+        .bucket(&app.settings.aws.bucket)
+        .key(format!(
+            "uploads/{}/export.txt",
+            body["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.content_type(),
+        Some("text/tab-separated-values; charset=utf-16le")
+    );
+    let stored = stored.body.collect().await.unwrap().into_bytes();
+    assert!(stored == with_bom, "stored as sent, not transcoded");
+
+    let response = app
+        .upload(
+            "export.txt",
+            "text/plain",
+            utf16le(EXCEL_UNICODE_TEXT, false),
+        )
+        .await;
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_media_type");
+    assert_eq!(
+        body["error"]["message"],
+        "UTF-16 without a byte order mark is not supported; save the file as UTF-8"
+    );
+}
+
+/// NEEDS THE WORKER SIDE OF ISSUE 12 (the worker transcoding UTF-16 objects with a byte order
+/// mark): until both branches are merged, the api accepts the file and the worker fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_utf16_excel_export_completes_with_its_domains() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .upload(
+            "export.txt",
+            "text/plain",
+            utf16le(EXCEL_UNICODE_TEXT, true),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    let file = app.wait_until_terminal(body["id"].as_str().unwrap()).await;
+    assert_eq!(file["status"], "COMPLETED", "{file}");
+    assert_eq!(file["file_type"], "tsv");
+    assert_eq!(file["progress"]["total"], 2, "{file}");
+    assert_eq!(file["progress"]["succeeded"], 1, "{file}");
+    assert_eq!(file["progress"]["failed"], 1, "{file}");
+}
