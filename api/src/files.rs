@@ -18,7 +18,8 @@ pub struct NewFile {
     pub id: Uuid,
     /// The uploading client.
     pub client_id: Uuid,
-    /// The name the client gave, control characters removed.
+    /// The name the client gave, invisible characters removed, at most 255 bytes
+    /// ([`crate::upload::display_name`]).
     pub original_name: String,
     /// Where it is stored.
     pub s3_bucket: String,

@@ -335,25 +335,12 @@ pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
         }
     })
     .filter(|chunk| std::future::ready(!matches!(chunk, Ok(bytes) if bytes.is_empty())));
-    let stem = file
-        .original_name
-        .rsplit_once('.')
-        .map_or(file.original_name.as_str(), |(stem, _)| stem);
-    let safe_stem: String = stem
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    let name = if safe_stem.is_empty() {
-        file.id.to_string()
-    } else {
-        safe_stem
-    };
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}-results.csv\""),
+                upload::download_disposition(&file.original_name, file.id),
             ),
         ],
         Body::from_stream(stream),

@@ -181,10 +181,13 @@ pub fn check_declared(file_name: Option<&str>, media_type: Option<&str>) -> Resu
     }
 }
 
-/// The lower-cased extension of `file_name`, if any.
+/// The lower-cased extension of `file_name`'s last path component, if any (so that
+/// `../../etc/passwd` has none, and `.profile` neither).
 fn extension(file_name: Option<&str>) -> Option<String> {
     file_name
+        .map(super::last_component)
         .and_then(|name| name.rsplit_once('.'))
+        .filter(|(stem, _)| !stem.is_empty())
         .map(|(_, ext)| ext.to_ascii_lowercase())
 }
 
@@ -452,6 +455,26 @@ mod tests {
         assert!(matches!(
             detect("a.json", "application/json", b"example.com"),
             Err(ApiError::UnsupportedMediaType(_))
+        ));
+    }
+
+    #[test]
+    fn the_type_is_judged_by_the_last_path_component() {
+        assert_eq!(
+            detect("../../etc/passwd", "text/plain", b"a.com\n").unwrap(),
+            FileType::Csv
+        );
+        assert_eq!(
+            detect("lists.v2/domains", "text/plain", b"a.com\n").unwrap(),
+            FileType::Csv
+        );
+        assert_eq!(
+            detect("C:\\exports\\list.json", "text/plain", b"[\"a.com\"]").unwrap(),
+            FileType::Json
+        );
+        assert!(matches!(
+            detect("dir/logo.png", "text/plain", b"a.com"),
+            Err(ApiError::UnsupportedMediaType(message)) if message.starts_with("files of type .png ")
         ));
     }
 

@@ -11,7 +11,9 @@ pub use capacity::{UploadCapacity, UploadSlot, buffer_needed};
 pub use detect::detect_file_type;
 pub use receive::{content_type, receive_upload};
 pub use s3_stream::S3StreamWriter;
-pub use sanitize::sanitize_file_name;
+pub use sanitize::{
+    display_name, download_disposition, last_component, sanitize_file_name, visible,
+};
 
 use uuid::Uuid;
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{
     S3StreamWriter,
     detect::{self, Detected, Encoding, Sniffer},
-    object_key, sanitize_file_name,
+    display_name, object_key, sanitize_file_name, visible,
 };
 use crate::{error::ApiError, files::NewFile, state::AppState};
 
@@ -54,14 +54,11 @@ pub async fn receive_upload(
             }
         }
     };
-    let original_name: String = field
-        .file_name()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
+    // Judged by its visible characters, stored and shown capped.
+    let visible_name = visible(field.file_name().unwrap_or_default());
+    let original_name = display_name(&visible_name);
     let media_type = field.content_type().map(str::to_owned);
-    detect::check_declared(Some(&original_name), media_type.as_deref())?;
+    detect::check_declared(Some(&visible_name), media_type.as_deref())?;
 
     let id = Uuid::now_v7();
     let bucket = state.settings.aws.bucket.clone();
@@ -74,7 +71,7 @@ pub async fn receive_upload(
     );
     let upload = Upload {
         id,
-        name: &original_name,
+        name: &visible_name,
         media_type: media_type.as_deref(),
         limit,
     };

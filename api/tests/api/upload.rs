@@ -310,3 +310,100 @@ async fn a_utf16_excel_export_completes_with_its_domains() {
     assert_eq!(file["progress"]["succeeded"], 1, "{file}");
     assert_eq!(file["progress"]["failed"], 1, "{file}");
 }
+
+/// Uploads `a.example.com` as `name` and returns the answer's body, asserting 202.
+async fn upload_named(app: &TestApp, name: &str) -> Value {
+    let response = app
+        .upload(name, "text/plain", b"a.example.com\n".to_vec())
+        .await;
+    assert_eq!(response.status(), 202, "{name}");
+    response.json().await.unwrap()
+}
+
+/// Whether a header value is what curl and every other client takes: visible ASCII.
+fn is_plain_header(value: &str) -> bool {
+    value.bytes().all(|byte| (0x20..0x7f).contains(&byte))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_names_are_judged_by_their_last_component_cleaned_and_capped() {
+    let app = TestApp::spawn().await;
+
+    // The type comes from the last path component: no extension here, so the content decides.
+    let body = upload_named(&app, "../../etc/passwd").await;
+    assert_eq!(body["file_type"], "csv");
+    assert_eq!(body["original_name"], "../../etc/passwd");
+    let body = upload_named(&app, "lists.v2/domains").await;
+    assert_eq!(body["file_type"], "csv");
+
+    // Bidirectional overrides and other invisible characters are dropped.
+    let body = upload_named(&app, "report\u{202E}vsc.csv").await;
+    assert_eq!(body["original_name"], "reportvsc.csv");
+    let body = upload_named(&app, "a\u{200B}b\u{2066}c\u{FEFF}\u{2028}d.csv").await;
+    assert_eq!(body["original_name"], "abcd.csv");
+
+    // A long multi-byte name is cut on a character boundary and keeps its extension.
+    let body = upload_named(&app, &format!("{}.csv", "é".repeat(300))).await;
+    let name = body["original_name"].as_str().unwrap();
+    assert!(name.len() <= 255, "{} bytes", name.len());
+    assert!(
+        name.starts_with("éé") && name.ends_with("\u{2026}.csv"),
+        "{name}"
+    );
+
+    // A 200,000-character name goes through the whole pipeline.
+    let long = format!("{}.csv", "n".repeat(200_000));
+    let body = upload_named(&app, &long).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let name = body["original_name"].as_str().unwrap();
+    assert_eq!(name.len(), 255);
+    assert!(name.ends_with("\u{2026}.csv"), "{name}");
+    let file = app.wait_until_terminal(&id).await;
+    assert_eq!(file["status"], "COMPLETED", "{file}");
+    assert_eq!(file["progress"]["succeeded"], 1);
+    let (status, listed) = app.get_json("/files?limit=100").await;
+    assert_eq!(status, 200);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == id.as_str())
+    );
+    let download = app
+        .get(&app.api_key, &format!("/files/{id}/download"))
+        .await;
+    assert_eq!(download.status(), 200);
+    let disposition = download.headers()["content-disposition"].to_str().unwrap();
+    assert_eq!(
+        disposition,
+        format!("attachment; filename=\"{}-results.csv\"", "n".repeat(100))
+    );
+    for (header, value) in download.headers() {
+        let value = value.to_str().unwrap();
+        assert!(is_plain_header(value), "{header}: {value}");
+    }
+    assert_eq!(download.text().await.unwrap().lines().count(), 2);
+
+    // The download's name is never hidden, and keeps non-ASCII names in `filename*`.
+    for (name, expected) in [
+        (".hidden.csv", "attachment; filename=\"hidden-results.csv\""),
+        (
+            "données.csv",
+            "attachment; filename=\"donn_es-results.csv\"; filename*=UTF-8''donn%C3%A9es-results.csv",
+        ),
+    ] {
+        let id = upload_named(&app, name).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let download = app
+            .get(&app.api_key, &format!("/files/{id}/download"))
+            .await;
+        assert_eq!(
+            download.headers()["content-disposition"],
+            expected,
+            "{name}"
+        );
+    }
+}
