@@ -105,6 +105,15 @@ pub enum ApiError {
     /// The upload is not CSV, TSV, JSON or NDJSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// S3 could not store an upload or a job's list: nothing was stored or recorded. The
+    /// cause is logged, not returned.
+    #[error("the file store is unavailable; nothing was stored, retry in {} s", retry_after_secs(*.retry_after))]
+    StorageUnavailable {
+        /// A hint for when to try again.
+        retry_after: Duration,
+        /// What S3 (or the way to it) answered.
+        source: anyhow::Error,
+    },
     /// A dependency is down (readiness).
     #[error("{0}")]
     Unavailable(String),
@@ -113,7 +122,18 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// What a client is told to wait after S3 failed: long enough for a blip to pass.
+pub const STORAGE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl ApiError {
+    /// A 503 for a failed S3 write, keeping the cause for the log.
+    pub fn storage(source: anyhow::Error) -> Self {
+        Self::StorageUnavailable {
+            retry_after: STORAGE_RETRY_AFTER,
+            source,
+        }
+    }
+
     /// A 400 with a code and a message.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest {
@@ -136,7 +156,9 @@ impl ApiError {
             | Self::TooManyFilesInFlight { .. }
             | Self::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) | Self::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ServerBusy { .. } | Self::StorageUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -155,6 +177,7 @@ impl ApiError {
             Self::TooManyFilesInFlight { .. } => "too_many_files_in_flight",
             Self::TooManyUploads { .. } => "too_many_uploads",
             Self::ServerBusy { .. } => "server_busy",
+            Self::StorageUnavailable { .. } => "storage_unavailable",
             Self::Timeout { .. } => "request_timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -167,7 +190,8 @@ impl ApiError {
             Self::RateLimited { retry_after }
             | Self::TooManyFilesInFlight { retry_after, .. }
             | Self::TooManyUploads { retry_after, .. }
-            | Self::ServerBusy { retry_after } => Some(*retry_after),
+            | Self::ServerBusy { retry_after }
+            | Self::StorageUnavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -215,6 +239,10 @@ impl IntoResponse for ApiError {
             Self::Internal(error) => {
                 tracing::error!(error.message = %format!("{error:#}"), "request failed");
                 "internal server error".to_owned()
+            }
+            Self::StorageUnavailable { source, .. } => {
+                tracing::error!(error.message = %format!("{source:#}"), "S3 failed; answered 503");
+                self.to_string()
             }
             other => other.to_string(),
         };

@@ -8,7 +8,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartRejection},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -59,6 +59,19 @@ pub fn upload_router(state: &AppState) -> Router<AppState> {
     )
 }
 
+/// Adds `Connection: close` to an upload's answer other than 202. A refused upload is often
+/// answered before its body was read; the server then closes the connection rather than read
+/// the rest, and a client that was not told so may send its next request on it and see it
+/// fail. Saying so lets it open a new one.
+pub async fn close_unless_accepted(mut response: Response) -> Response {
+    if response.status() != StatusCode::ACCEPTED {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// The other `/files` endpoints.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -90,7 +103,7 @@ pub struct UploadForm {
         (status = 415, description = "Not CSV, TSV, JSON or NDJSON", body = ErrorBody),
         (status = 429, description = "`rate_limited`; `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING; or `too_many_uploads`: it is already sending `MAX_UPLOADS_PER_CLIENT` uploads",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-        (status = 503, description = "`server_busy`: the uploads in progress fill `UPLOAD_BUFFER_BYTES`",
+        (status = 503, description = "`server_busy`: the uploads in progress fill `UPLOAD_BUFFER_BYTES`; or `storage_unavailable`: S3 could not store the file (nothing was recorded)",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("api_key" = [])))]

@@ -102,6 +102,8 @@ impl From<file_rows::Model> for JobView {
         (status = 422, description = "`too_many_domains`: more entries than `MAX_DOMAINS_PER_FILE`", body = ErrorBody),
         (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 503, description = "`storage_unavailable`: S3 could not store the list (nothing was recorded)",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("api_key" = [])))]
 pub async fn create_job(

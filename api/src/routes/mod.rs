@@ -53,7 +53,9 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let api = &settings.api;
     let time_limit = |limit| axum::middleware::from_fn_with_state(limit, timeout::bound);
-    let uploads = files::upload_router(&state).layer(time_limit(api.upload_timeout));
+    let uploads = files::upload_router(&state)
+        .layer(time_limit(api.upload_timeout))
+        .layer(axum::middleware::map_response(files::close_unless_accepted));
     let everything_else = Router::new()
         .merge(health::router())
         .merge(files::router())

@@ -84,7 +84,7 @@ pub async fn receive_upload(
     };
     let size_bytes = i64::try_from(writer.written()).unwrap_or(i64::MAX);
     let s3_key = writer.key().to_owned();
-    writer.finish().await?;
+    writer.finish().await.map_err(ApiError::storage)?;
     Ok(NewFile {
         id,
         client_id,
@@ -126,7 +126,7 @@ impl Upload<'_> {
             if detected.is_none() && sniffer.feed(&chunk) {
                 detected = Some(self.decide(&mut sniffer, writer)?);
             }
-            writer.write(&chunk).await?;
+            writer.write(&chunk).await.map_err(ApiError::storage)?;
         }
         match detected {
             Some(detected) => Ok(detected),

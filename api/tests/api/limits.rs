@@ -41,7 +41,7 @@ fn post_job(app: &TestApp, key: &str, body: &Value) -> reqwest::RequestBuilder {
 }
 
 /// Asserts that `/openapi.json` documents `status` for the operation, with the error body.
-async fn assert_documented(app: &TestApp, method: &str, path: &str, status: u16) {
+pub async fn assert_documented(app: &TestApp, method: &str, path: &str, status: u16) {
     let (_, doc) = app.get_json("/openapi.json").await;
     let error = json!({"error": {"code": "c", "message": "m"}});
     conforms(
