@@ -73,6 +73,13 @@ pub enum ApiError {
         /// When a request will be allowed again.
         retry_after: Duration,
     },
+    /// The peer address has made too many failed authentications lately; its unknown keys are
+    /// refused without a database query for a while.
+    #[error("too many failed authentications from this address; retry after {} s", retry_after_secs(*.retry_after))]
+    TooManyAuthFailures {
+        /// When a key will be checked again.
+        retry_after: Duration,
+    },
     /// The client already has as many files waiting or running as allowed.
     #[error("{limit} files are already PENDING or PROCESSING; retry once some have finished")]
     TooManyFilesInFlight {
@@ -153,6 +160,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyDomains { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. }
+            | Self::TooManyAuthFailures { .. }
             | Self::TooManyFilesInFlight { .. }
             | Self::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -174,6 +182,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::TooManyDomains { .. } => "too_many_domains",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyAuthFailures { .. } => "too_many_auth_failures",
             Self::TooManyFilesInFlight { .. } => "too_many_files_in_flight",
             Self::TooManyUploads { .. } => "too_many_uploads",
             Self::ServerBusy { .. } => "server_busy",
@@ -188,6 +197,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after }
+            | Self::TooManyAuthFailures { retry_after }
             | Self::TooManyFilesInFlight { retry_after, .. }
             | Self::TooManyUploads { retry_after, .. }
             | Self::ServerBusy { retry_after }

@@ -6,6 +6,7 @@
 //! (multipart to S3) and [`publish`] (events to SNS).
 
 pub mod auth;
+pub mod auth_failures;
 pub mod clients;
 pub mod error;
 pub mod files;

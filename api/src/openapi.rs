@@ -61,7 +61,9 @@ impl Modify for Limits {
                     responses.entry("429".to_owned()).or_insert_with(|| {
                         error_response(
                             "`rate_limited`: more than `RATE_LIMIT_BURST` requests at once or \
-                             `RATE_LIMIT_PER_SECOND` on average for this key",
+                             `RATE_LIMIT_PER_SECOND` on average for this key; or \
+                             `too_many_auth_failures`: this address sent `AUTH_FAILURE_LIMIT` \
+                             wrong keys within `AUTH_FAILURE_WINDOW_SECS`",
                             true,
                         )
                     });

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth_failures::AuthFailures,
     publish,
     rate_limit::RateLimiter,
     routes,
@@ -57,6 +58,10 @@ impl Application {
                 rate_limiter: Arc::new(RateLimiter::new(
                     settings.api.rate_limit_per_second,
                     settings.api.rate_limit_burst,
+                )),
+                auth_failures: Arc::new(AuthFailures::new(
+                    settings.api.auth_failure_limit,
+                    settings.api.auth_failure_window,
                 )),
                 uploads: Arc::new(UploadCapacity::new(
                     settings.api.max_uploads_per_client,

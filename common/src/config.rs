@@ -143,6 +143,12 @@ pub struct ApiSettings {
     /// instance may hold in their S3 part buffers together; an upload that does not fit gets
     /// 503. At least one upload's buffer (5 MiB, or `MAX_UPLOAD_BYTES` when smaller).
     pub upload_buffer_bytes: u64,
+    /// `AUTH_FAILURE_LIMIT` (default 20; 0 disables): failed authentications one peer address
+    /// may make per `AUTH_FAILURE_WINDOW_SECS` before its requests get 429 without a database
+    /// query (keys that authenticated recently still pass).
+    pub auth_failure_limit: u32,
+    /// `AUTH_FAILURE_WINDOW_SECS` (default 60): the window of `AUTH_FAILURE_LIMIT`.
+    pub auth_failure_window: Duration,
 }
 
 /// SQS consumer settings.
@@ -361,6 +367,10 @@ impl Settings {
                 max_connections: env.positive_or("MAX_CONNECTIONS", 512)?,
                 max_uploads_per_client: env.positive_or("MAX_UPLOADS_PER_CLIENT", 4)?,
                 upload_buffer_bytes: env.positive_or("UPLOAD_BUFFER_BYTES", 256 * 1024 * 1024)?,
+                auth_failure_limit: env.parse_or("AUTH_FAILURE_LIMIT", 20)?,
+                auth_failure_window: Duration::from_secs(
+                    env.positive_or("AUTH_FAILURE_WINDOW_SECS", 60)?,
+                ),
             },
             worker: WorkerSettings {
                 file_concurrency: env.positive_or("WORKER_FILE_CONCURRENCY", 4)?,
@@ -515,6 +525,8 @@ mod tests {
         assert_eq!(api.max_connections, 512);
         assert_eq!(api.max_uploads_per_client, 4);
         assert_eq!(api.upload_buffer_bytes, 256 * 1024 * 1024);
+        assert_eq!(api.auth_failure_limit, 20);
+        assert_eq!(api.auth_failure_window, Duration::from_secs(60));
         let mut vars = minimal();
         vars.insert("RATE_LIMIT_PER_SECOND", "0");
         assert_eq!(settings(&vars).unwrap().api.rate_limit_per_second, 0);
@@ -526,6 +538,7 @@ mod tests {
             "MAX_CONNECTIONS",
             "MAX_UPLOADS_PER_CLIENT",
             "UPLOAD_BUFFER_BYTES",
+            "AUTH_FAILURE_WINDOW_SECS",
         ] {
             let mut vars = minimal();
             vars.insert(name, "0");

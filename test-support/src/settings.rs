@@ -46,6 +46,8 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             max_connections: 256,
             max_uploads_per_client: 20,
             upload_buffer_bytes: 64 * 1024 * 1024,
+            auth_failure_limit: 20,
+            auth_failure_window: Duration::from_secs(60),
         },
         worker: WorkerSettings {
             file_concurrency: 2,

@@ -101,7 +101,7 @@ pub struct UploadForm {
         (status = 408, description = "Not received and stored within `UPLOAD_TIMEOUT_SECS`", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
         (status = 415, description = "Not CSV, TSV, JSON or NDJSON", body = ErrorBody),
-        (status = 429, description = "`rate_limited`; `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING; or `too_many_uploads`: it is already sending `MAX_UPLOADS_PER_CLIENT` uploads",
+        (status = 429, description = "`rate_limited`, `too_many_auth_failures`; `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING; or `too_many_uploads`: it is already sending `MAX_UPLOADS_PER_CLIENT` uploads",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 503, description = "`server_busy`: the uploads in progress fill `UPLOAD_BUFFER_BYTES`; or `storage_unavailable`: S3 could not store the file (nothing was recorded)",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),

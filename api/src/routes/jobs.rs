@@ -100,7 +100,7 @@ impl From<file_rows::Model> for JobView {
         (status = 413, description = "Body larger than `MAX_JSON_BODY_BYTES`", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "`too_many_domains`: more entries than `MAX_DOMAINS_PER_FILE`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
+        (status = 429, description = "`rate_limited`, `too_many_auth_failures`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 503, description = "`storage_unavailable`: S3 could not store the list (nothing was recorded)",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
