@@ -31,6 +31,14 @@ pub enum ApiError {
         /// What to fix, for people.
         message: String,
     },
+    /// The request is well-formed but its content cannot be used (HTTP 422).
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable, machine-readable reason.
+        code: &'static str,
+        /// What to fix, for people.
+        message: String,
+    },
     /// No valid API key.
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
@@ -158,7 +166,9 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyDomains { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyDomains { .. } | Self::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::RateLimited { .. }
             | Self::TooManyAuthFailures { .. }
             | Self::TooManyFilesInFlight { .. }
@@ -173,7 +183,7 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Unprocessable { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) | Self::UnknownPath(_) => "not_found",
