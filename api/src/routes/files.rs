@@ -100,7 +100,7 @@ pub struct UploadForm {
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 408, description = "Not received and stored within `UPLOAD_TIMEOUT_SECS`", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
-        (status = 415, description = "Not CSV, TSV, JSON or NDJSON", body = ErrorBody),
+        (status = 415, description = "Not CSV, TSV, JSON or NDJSON, UTF-16 without a byte order mark, or a body that is not multipart/form-data", body = ErrorBody),
         (status = 429, description = "`rate_limited`, `too_many_auth_failures`; `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING; or `too_many_uploads`: it is already sending `MAX_UPLOADS_PER_CLIENT` uploads",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 503, description = "`server_busy`: the uploads in progress fill `UPLOAD_BUFFER_BYTES`; or `storage_unavailable`: S3 could not store the file (nothing was recorded)",
@@ -113,8 +113,7 @@ pub async fn upload_file(
     headers: HeaderMap,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, AppJson<FileView>)> {
-    let multipart = multipart
-        .map_err(|rejection| ApiError::bad_request("invalid_multipart", rejection.body_text()))?;
+    let multipart = multipart.map_err(|rejection| multipart_rejection(&headers, &rejection))?;
     let content_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse().ok());
@@ -126,6 +125,29 @@ pub async fn upload_file(
     let new_file = upload::receive_upload(&state, client.id, multipart, buffer).await?;
     let file = intake::accept(&state, new_file).await?;
     Ok((StatusCode::ACCEPTED, AppJson(FileView::from(file))))
+}
+
+/// Why a body could not be read as multipart: 415 with what to send when it is not
+/// `multipart/form-data` at all, 400 when it is but its boundary is missing.
+fn multipart_rejection(headers: &HeaderMap, rejection: &MultipartRejection) -> ApiError {
+    let is_form_data = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| {
+            media_type
+                .trim()
+                .eq_ignore_ascii_case("multipart/form-data")
+        });
+    if is_form_data {
+        ApiError::bad_request("invalid_multipart", rejection.body_text())
+    } else {
+        ApiError::UnsupportedMediaType(
+            "send the file as multipart/form-data in a field named `file` \
+             (curl -F file=@domains.csv)"
+                .to_owned(),
+        )
+    }
 }
 
 /// The caller's file `id`, or 404.

@@ -5,10 +5,20 @@ use serde_json::Value;
 use crate::helpers::TestApp;
 
 async fn error_of(response: reqwest::Response) -> (u16, String) {
+    let (status, code, _) = response_of(response).await;
+    (status, code)
+}
+
+/// Status, error code and message of an error response.
+async fn response_of(response: reqwest::Response) -> (u16, String, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
-    assert!(body["error"]["message"].is_string(), "{body}");
-    (status, body["error"]["code"].as_str().unwrap().to_owned())
+    let message = body["error"]["message"].as_str().unwrap().to_owned();
+    (
+        status,
+        body["error"]["code"].as_str().unwrap().to_owned(),
+        message,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,8 +83,18 @@ async fn bad_uploads_get_clear_errors() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response_of(not_multipart).await, (415, "unsupported_media_type".into(), "send the file as multipart/form-data in a field named `file` (curl -F file=@domains.csv)".into()));
+    let no_boundary = app
+        .http
+        .post(format!("{}/files/upload", app.address))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "multipart/form-data")
+        .body("a.example.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        error_of(not_multipart).await,
+        error_of(no_boundary).await,
         (400, "invalid_multipart".into())
     );
 
