@@ -137,7 +137,8 @@ pub struct JobView {
     pub job_id: Uuid,
     /// `processing`, `completed` or `failed`.
     pub status: String,
-    /// Percent done, 0 to 100.
+    /// Percent done, `(completed + failed) / total`, 0 to 100: 100 once completed, how far it
+    /// got for a failed job (see [`Progress`]).
     pub progress: f64,
     /// Distinct domains.
     pub total: i32,
