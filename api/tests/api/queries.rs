@@ -187,3 +187,41 @@ async fn unknown_paths_and_methods_answer_json_errors() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_kept_only_when_they_are_short_safe_tokens() {
+    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let request_id = |sent: Option<&str>, path: &'static str| {
+        let mut request = app.http.get(format!("{}{path}", app.address));
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", sent);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    for kept in ["abc-123_X.y", &"a".repeat(64)] {
+        assert_eq!(request_id(Some(kept), "/health").await, kept);
+        assert_eq!(
+            request_id(Some(kept), "/files").await,
+            kept,
+            "on errors too"
+        );
+    }
+    for replaced in [
+        "forged\" level=ERROR msg=\"admin logged in",
+        "two words",
+        &"a".repeat(65),
+        "",
+    ] {
+        let returned = request_id(Some(replaced), "/health").await;
+        assert_ne!(returned, replaced);
+        assert!(uuid::Uuid::parse_str(&returned).is_ok(), "{returned}");
+    }
+    assert!(uuid::Uuid::parse_str(&request_id(None, "/health").await).is_ok());
+}
