@@ -1,5 +1,7 @@
-//! Reading files and results: lookups, listing, results pages, CSV download.
+//! Reading files and results: lookups, listing, results pages, CSV download; and what every
+//! answer carries: JSON errors, request ids, nothing internal.
 
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -224,4 +226,47 @@ async fn request_ids_are_kept_only_when_they_are_short_safe_tokens() {
         assert!(uuid::Uuid::parse_str(&returned).is_ok(), "{returned}");
     }
     assert!(uuid::Uuid::parse_str(&request_id(None, "/health").await).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_errors_are_opaque() {
+    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let id = app.upload_domains(&["a.example.com"]).await;
+    // Every query on files now fails inside the database driver.
+    app.db
+        .execute_unprepared("ALTER TABLE files RENAME TO files_gone")
+        .await
+        .unwrap();
+
+    let mut responses = vec![
+        app.get(&app.api_key, "/files").await,
+        app.get(&app.api_key, &format!("/files/{id}")).await,
+        app.get(&app.api_key, &format!("/files/{id}/results")).await,
+        app.upload("d.csv", "text/csv", b"a.example.com\n".to_vec())
+            .await,
+    ];
+    responses.push(
+        app.http
+            .post(format!("{}/jobs", app.address))
+            .bearer_auth(&app.api_key)
+            .json(&serde_json::json!({"domains": ["a.example.com"]}))
+            .send()
+            .await
+            .unwrap(),
+    );
+    for response in responses {
+        let url = response.url().path().to_owned();
+        assert_eq!(response.status(), 500, "{url}");
+        let text = response.text().await.unwrap();
+        assert_eq!(
+            text, r#"{"error":{"code":"internal","message":"internal server error"}}"#,
+            "{url}"
+        );
+    }
+    app.db
+        .execute_unprepared("ALTER TABLE files_gone RENAME TO files")
+        .await
+        .unwrap();
+    let (status, _) = app.get_json("/files").await;
+    assert_eq!(status, 200);
 }
