@@ -65,7 +65,7 @@ pub async fn receive_upload(
     let mut writer = S3StreamWriter::new(
         state.aws.s3.clone(),
         &bucket,
-        &object_key(id, &sanitize_file_name(&original_name, None)),
+        &object_key(id, &sanitize_file_name(&visible_name, None)),
         PROVISIONAL_CONTENT_TYPE,
         max_buffer as usize,
     );

@@ -181,6 +181,34 @@ async fn a_multi_part_upload_is_streamed_whole_to_s3() {
         object.body.collect().await.unwrap().into_bytes().len(),
         csv.len()
     );
+
+    // More blank space than a part: the first part goes to S3 before the type is known.
+    let blank_first = format!("{}domain\na.example.com\n", "\n".repeat(6 * 1024 * 1024));
+    let response = app
+        .upload(
+            "blank_first.csv",
+            "text/csv",
+            blank_first.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["file_type"], "csv");
+    let id = body["id"].as_str().unwrap();
+    let object = app
+        .aws
+        .s3
+        .get_object()
+        .bucket(&app.settings.aws.bucket)
+        .key(format!("uploads/{id}/blank_first.csv"))
+        .send()
+        .await
+        .unwrap();
+    let stored = object.body.collect().await.unwrap().into_bytes();
+    assert!(stored == blank_first.as_bytes(), "stored as sent");
+    let file = app.wait_until_terminal(id).await;
+    assert_eq!(file["status"], "COMPLETED", "{file}");
+    assert_eq!(file["progress"]["succeeded"], 1, "{file}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
