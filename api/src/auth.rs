@@ -1,7 +1,12 @@
 //! API keys: how they look, how they are stored (SHA-256, never in clear) and the extractor
 //! that turns `Authorization: Bearer <key>` into the calling client.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::request::Parts,
+};
 use entity::clients;
 use rand::RngCore;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -42,7 +47,9 @@ pub fn hash_key(key: &str) -> String {
 
 /// The client making the request, established from its API key. Extracting it also takes a
 /// token from the client's rate-limit bucket, so every authenticated endpoint is limited per
-/// client and the open ones (`/health`, `/ready`, `/openapi.json`) are not.
+/// client and the open ones (`/health`, `/ready`, `/openapi.json`) are not. A wrong key counts
+/// against the peer's failed authentications ([`crate::auth_failures`]), which once used up
+/// refuse unknown keys before the database is asked.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     /// The client's id; every query is scoped by it.
@@ -65,11 +72,28 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
             })
             .filter(|token| !token.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        let client = clients::Entity::find()
-            .filter(clients::Column::ApiKeyHash.eq(hash_key(key)))
-            .one(&state.db)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let key_hash = hash_key(key);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
+        state
+            .auth_failures
+            .admit(peer, &key_hash)
+            .map_err(|retry_after| ApiError::TooManyAuthFailures { retry_after })?;
+        let client = if is_well_formed(key) {
+            clients::Entity::find()
+                .filter(clients::Column::ApiKeyHash.eq(&key_hash))
+                .one(&state.db)
+                .await?
+        } else {
+            None
+        };
+        let Some(client) = client else {
+            state.auth_failures.failed(peer);
+            return Err(ApiError::Unauthorized);
+        };
+        state.auth_failures.succeeded(&key_hash);
         tracing::Span::current().record("client.id", tracing::field::display(client.id));
         state
             .rate_limiter
@@ -80,6 +104,17 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
             name: client.name,
         })
     }
+}
+
+/// Whether `key` has the shape of the keys [`NewApiKey::generate`] makes; any other cannot be
+/// valid and is refused without a query.
+fn is_well_formed(key: &str) -> bool {
+    key.strip_prefix(KEY_PREFIX).is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+    })
 }
 
 #[cfg(test)]
@@ -95,5 +130,15 @@ mod tests {
         assert_eq!(a.expose().len(), KEY_PREFIX.len() + 64);
         assert_eq!(a.hash(), hash_key(a.expose()));
         assert_ne!(a.hash(), a.expose());
+        assert!(is_well_formed(a.expose()));
+        for malformed in [
+            "fpk_wrong",
+            "",
+            "fpk_",
+            &a.expose().to_uppercase(),
+            &a.expose()[4..],
+        ] {
+            assert!(!is_well_formed(malformed), "{malformed}");
+        }
     }
 }

@@ -31,6 +31,14 @@ pub enum ApiError {
         /// What to fix, for people.
         message: String,
     },
+    /// The request is well-formed but its content cannot be used (HTTP 422).
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable, machine-readable reason.
+        code: &'static str,
+        /// What to fix, for people.
+        message: String,
+    },
     /// No valid API key.
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
@@ -73,11 +81,33 @@ pub enum ApiError {
         /// When a request will be allowed again.
         retry_after: Duration,
     },
+    /// The peer address has made too many failed authentications lately; its unknown keys are
+    /// refused without a database query for a while.
+    #[error("too many failed authentications from this address; retry after {} s", retry_after_secs(*.retry_after))]
+    TooManyAuthFailures {
+        /// When a key will be checked again.
+        retry_after: Duration,
+    },
     /// The client already has as many files waiting or running as allowed.
     #[error("{limit} files are already PENDING or PROCESSING; retry once some have finished")]
     TooManyFilesInFlight {
         /// The configured limit.
         limit: u64,
+        /// A hint for when to try again.
+        retry_after: Duration,
+    },
+    /// The client is already sending as many uploads as it may at once.
+    #[error("{limit} uploads of this client are already in progress; retry once one has finished")]
+    TooManyUploads {
+        /// The configured limit (`MAX_UPLOADS_PER_CLIENT`).
+        limit: usize,
+        /// A hint for when to try again.
+        retry_after: Duration,
+    },
+    /// The uploads in progress on this instance hold all the memory they may
+    /// (`UPLOAD_BUFFER_BYTES`): the server's state, not the client's doing, hence 503.
+    #[error("the server is receiving as many uploads as it can hold; retry in {} s", retry_after_secs(*.retry_after))]
+    ServerBusy {
         /// A hint for when to try again.
         retry_after: Duration,
     },
@@ -90,6 +120,15 @@ pub enum ApiError {
     /// The upload is not CSV, TSV, JSON or NDJSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// S3 could not store an upload or a job's list: nothing was stored or recorded. The
+    /// cause is logged, not returned.
+    #[error("the file store is unavailable; nothing was stored, retry in {} s", retry_after_secs(*.retry_after))]
+    StorageUnavailable {
+        /// A hint for when to try again.
+        retry_after: Duration,
+        /// What S3 (or the way to it) answered.
+        source: anyhow::Error,
+    },
     /// A dependency is down (readiness).
     #[error("{0}")]
     Unavailable(String),
@@ -98,7 +137,18 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// What a client is told to wait after S3 failed: long enough for a blip to pass.
+pub const STORAGE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl ApiError {
+    /// A 503 for a failed S3 write, keeping the cause for the log.
+    pub fn storage(source: anyhow::Error) -> Self {
+        Self::StorageUnavailable {
+            retry_after: STORAGE_RETRY_AFTER,
+            source,
+        }
+    }
+
     /// A 400 with a code and a message.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest {
@@ -116,19 +166,24 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyDomains { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::TooManyFilesInFlight { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
+            Self::TooManyDomains { .. } | Self::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
+            Self::RateLimited { .. }
+            | Self::TooManyAuthFailures { .. }
+            | Self::TooManyFilesInFlight { .. }
+            | Self::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ServerBusy { .. } | Self::StorageUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Unprocessable { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) | Self::UnknownPath(_) => "not_found",
@@ -137,7 +192,11 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::TooManyDomains { .. } => "too_many_domains",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyAuthFailures { .. } => "too_many_auth_failures",
             Self::TooManyFilesInFlight { .. } => "too_many_files_in_flight",
+            Self::TooManyUploads { .. } => "too_many_uploads",
+            Self::ServerBusy { .. } => "server_busy",
+            Self::StorageUnavailable { .. } => "storage_unavailable",
             Self::Timeout { .. } => "request_timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -147,9 +206,12 @@ impl ApiError {
     /// How long the client should wait before retrying, for the `Retry-After` header.
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } | Self::TooManyFilesInFlight { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::RateLimited { retry_after }
+            | Self::TooManyAuthFailures { retry_after }
+            | Self::TooManyFilesInFlight { retry_after, .. }
+            | Self::TooManyUploads { retry_after, .. }
+            | Self::ServerBusy { retry_after }
+            | Self::StorageUnavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -197,6 +259,10 @@ impl IntoResponse for ApiError {
             Self::Internal(error) => {
                 tracing::error!(error.message = %format!("{error:#}"), "request failed");
                 "internal server error".to_owned()
+            }
+            Self::StorageUnavailable { source, .. } => {
+                tracing::error!(error.message = %format!("{source:#}"), "S3 failed; answered 503");
+                self.to_string()
             }
             other => other.to_string(),
         };

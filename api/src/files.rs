@@ -18,7 +18,8 @@ pub struct NewFile {
     pub id: Uuid,
     /// The uploading client.
     pub client_id: Uuid,
-    /// The name the client gave, control characters removed.
+    /// The name the client gave, invisible characters removed, at most 255 bytes
+    /// ([`crate::upload::display_name`]).
     pub original_name: String,
     /// Where it is stored.
     pub s3_bucket: String,
@@ -145,17 +146,25 @@ pub async fn list_for_client(
 }
 
 /// Progress counters of a file, as the API shows them.
+///
+/// `percent` always agrees with the counters: `processed / total`, rounded down to a tenth,
+/// 0 while `total` is not known. A COMPLETED file is at 100 (its counters add up:
+/// `processed == total`). A FAILED file says how far it got before it failed: 0 when it could
+/// not be read at all, less than 100 when it failed midway, never a 100 that `processed`
+/// contradicts.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct Progress {
-    /// Distinct domains in the file (known once the worker has read it).
+    /// Distinct domains in the file (known once the worker has read it; 0 for a file that
+    /// failed before).
     pub total: i32,
     /// Domains with a favicon.
     pub succeeded: i32,
     /// Domains without one.
     pub failed: i32,
-    /// `succeeded + failed`.
+    /// `succeeded + failed`: domains with a result.
     pub processed: i32,
-    /// `processed / total` in percent, 0 to 100 (100 once the file is terminal).
+    /// `processed / total` in percent, rounded down to a tenth: 0 to 100, 100 for a COMPLETED
+    /// file, what was done before the failure for a FAILED one.
     pub percent: f64,
 }
 
@@ -163,10 +172,11 @@ impl Progress {
     /// The counters of `file`.
     pub fn of(file: &files::Model) -> Self {
         let processed = file.succeeded_count + file.failed_count;
-        let percent = if file.status.is_terminal() {
+        let percent = if file.status == FileStatus::Completed {
             100.0
         } else if file.total_count > 0 {
-            (f64::from(processed) * 1000.0 / f64::from(file.total_count)).floor() / 10.0
+            let tenths = (f64::from(processed) * 1000.0 / f64::from(file.total_count)).floor();
+            (tenths / 10.0).min(100.0)
         } else {
             0.0
         };
@@ -219,5 +229,55 @@ impl From<files::Model> for FileView {
             updated_at: file.updated_at,
             processed_at: file.processed_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(status: FileStatus, total: i32, succeeded: i32, failed: i32) -> files::Model {
+        let now = Utc::now();
+        files::Model {
+            id: Uuid::nil(),
+            client_id: Uuid::nil(),
+            original_name: "d.csv".to_owned(),
+            s3_bucket: "b".to_owned(),
+            s3_key: "k".to_owned(),
+            file_type: FileType::Csv,
+            size_bytes: 1,
+            status,
+            error_message: None,
+            total_count: total,
+            succeeded_count: succeeded,
+            failed_count: failed,
+            published_at: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            processed_at: None,
+            chunk_count: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn percent(status: FileStatus, total: i32, succeeded: i32, failed: i32) -> f64 {
+        Progress::of(&file(status, total, succeeded, failed)).percent
+    }
+
+    #[test]
+    fn percent_agrees_with_the_counters_whatever_the_status() {
+        assert_eq!(percent(FileStatus::Pending, 0, 0, 0), 0.0);
+        assert_eq!(percent(FileStatus::Processing, 3, 1, 0), 33.3);
+        assert_eq!(percent(FileStatus::Processing, 3, 2, 1), 100.0);
+        assert_eq!(percent(FileStatus::Completed, 3, 2, 1), 100.0);
+        assert_eq!(percent(FileStatus::Failed, 0, 0, 0), 0.0, "unreadable file");
+        assert_eq!(
+            percent(FileStatus::Failed, 200, 120, 30),
+            75.0,
+            "failed midway"
+        );
+        let progress = Progress::of(&file(FileStatus::Failed, 200, 120, 30));
+        assert_eq!((progress.processed, progress.total), (150, 200));
     }
 }

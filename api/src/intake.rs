@@ -81,7 +81,8 @@ pub async fn store_job_domains(
         .body(ByteStream::from(body))
         .send()
         .await
-        .context("failed to store the job in S3")?;
+        .context("failed to store the job in S3")
+        .map_err(ApiError::storage)?;
     Ok(NewFile {
         id,
         client_id,

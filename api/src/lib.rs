@@ -6,6 +6,7 @@
 //! (multipart to S3) and [`publish`] (events to SNS).
 
 pub mod auth;
+pub mod auth_failures;
 pub mod clients;
 pub mod error;
 pub mod files;
@@ -15,6 +16,7 @@ pub mod publish;
 pub mod rate_limit;
 pub mod results;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod timeout;

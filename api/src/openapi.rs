@@ -18,7 +18,7 @@ use crate::routes::{files, health, jobs};
         files::upload_file, files::get_file, files::list_files, files::file_results,
         files::download_file, files::file_source,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
-        health::health, health::ready,
+        health::health, health::ready, health::openapi,
     ),
     modifiers(&BearerAuth, &Limits),
     tags((name = "files"), (name = "jobs"), (name = "operations"))
@@ -37,9 +37,11 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The answers every endpoint can give because of the middleware rather than its handler:
-/// 408 (request timeout) everywhere and 429 (rate limit) wherever a key is needed. Added here
-/// once, where an endpoint does not document them itself, so that no endpoint can miss them.
+/// The answers every endpoint can give because of the router or middleware rather than its
+/// handler: 405 (another method at this path, with `Allow`) and 408 (request timeout)
+/// everywhere, and 429 (rate limit, failed authentications) wherever a key is needed. Added
+/// here once, where an endpoint does not document them itself, so that no endpoint can miss
+/// them.
 struct Limits;
 
 impl Modify for Limits {
@@ -54,6 +56,24 @@ impl Modify for Limits {
             ];
             for operation in operations.into_iter().flatten() {
                 let responses = &mut operation.responses.responses;
+                responses.entry("405".to_owned()).or_insert_with(|| {
+                    with_header(
+                        ResponseBuilder::new()
+                            .description(
+                                "`method_not_allowed`: the path exists, but not with the method \
+                                 used; `Allow` lists those it takes",
+                            )
+                            .content(
+                                "application/json",
+                                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                            ),
+                        "Allow",
+                        String::schema(),
+                        "The methods this path takes",
+                    )
+                    .build()
+                    .into()
+                });
                 responses.entry("408".to_owned()).or_insert_with(|| {
                     error_response("No response within `REQUEST_TIMEOUT_SECS`", false)
                 });
@@ -61,7 +81,9 @@ impl Modify for Limits {
                     responses.entry("429".to_owned()).or_insert_with(|| {
                         error_response(
                             "`rate_limited`: more than `RATE_LIMIT_BURST` requests at once or \
-                             `RATE_LIMIT_PER_SECOND` on average for this key",
+                             `RATE_LIMIT_PER_SECOND` on average for this key; or \
+                             `too_many_auth_failures`: this address sent `AUTH_FAILURE_LIMIT` \
+                             wrong keys within `AUTH_FAILURE_WINDOW_SECS`",
                             true,
                         )
                     });
@@ -78,13 +100,52 @@ fn error_response(description: &str, retry: bool) -> RefOr<Response> {
         Content::new(Some(Ref::from_schema_name("ErrorBody"))),
     );
     if retry {
-        response = response.header(
+        response = with_header(
+            response,
             "Retry-After",
-            HeaderBuilder::new()
-                .schema(u64::schema())
-                .description(Some("Seconds to wait before retrying"))
-                .build(),
+            u64::schema(),
+            "Seconds to wait before retrying",
         );
     }
     response.build().into()
+}
+
+/// `response` with a documented header.
+fn with_header(
+    response: ResponseBuilder,
+    name: &str,
+    schema: impl Into<RefOr<utoipa::openapi::schema::Schema>>,
+    description: &str,
+) -> ResponseBuilder {
+    response.header(
+        name,
+        HeaderBuilder::new()
+            .schema(schema)
+            .description(Some(description))
+            .build(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_405_with_allow_and_the_document_itself_is_listed() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/openapi.json"));
+        let mut operations = 0;
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                let response = &operation["responses"]["405"];
+                assert!(
+                    response["headers"]["Allow"].is_object(),
+                    "{method} {path}: {response}"
+                );
+                operations += 1;
+            }
+        }
+        assert_eq!(operations, 13);
+    }
 }

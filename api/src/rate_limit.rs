@@ -1,4 +1,6 @@
-//! Per-client rate limiting: one token bucket per authenticated client, held in memory.
+//! Per-client rate limiting: one token bucket per authenticated client, held in memory. The
+//! same buckets, keyed by peer address, count failed authentications
+//! ([`crate::auth_failures`]).
 //!
 //! Each api instance keeps its own buckets, so N instances behind a load balancer allow a
 //! client up to N times the configured rate. That is enough to stop one key from monopolising
@@ -17,6 +19,7 @@
 
 use std::{
     collections::HashMap,
+    hash::Hash,
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -26,12 +29,12 @@ use uuid::Uuid;
 /// How often idle (refilled) buckets are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-/// Token buckets of every client seen recently.
+/// Token buckets of every client (or other key) seen recently.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = Uuid> {
     /// `None` when rate limiting is disabled.
     rate: Option<Rate>,
-    state: Mutex<Buckets>,
+    state: Mutex<Buckets<K>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -43,22 +46,32 @@ struct Rate {
 }
 
 #[derive(Debug)]
-struct Buckets {
+struct Buckets<K> {
     /// Per client, when its bucket will be full again (in the past when it is full).
-    full_at: HashMap<Uuid, Instant>,
+    full_at: HashMap<K, Instant>,
     last_sweep: Instant,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// A limiter allowing `burst` requests at once and `per_second` on average; either being
     /// 0 disables it.
     pub fn new(per_second: u32, burst: u32) -> Self {
-        let rate = (per_second > 0 && burst > 0).then(|| {
-            let interval = Duration::from_secs(1) / per_second;
-            Rate {
-                interval,
-                tolerance: interval * (burst - 1),
-            }
+        let interval = (per_second > 0).then(|| Duration::from_secs(1) / per_second);
+        Self::with_rate(interval, burst)
+    }
+
+    /// A limiter allowing `count` at once and `count` per `window` on average (a token comes
+    /// back every `window / count`); `count` 0 or an empty window disables it.
+    pub fn per_window(count: u32, window: Duration) -> Self {
+        let interval = (count > 0 && !window.is_zero()).then(|| window / count);
+        Self::with_rate(interval, count)
+    }
+
+    /// A token every `interval` (none: disabled), `burst` at once (0: disabled).
+    fn with_rate(interval: Option<Duration>, burst: u32) -> Self {
+        let rate = interval.filter(|_| burst > 0).map(|interval| Rate {
+            interval,
+            tolerance: interval * (burst - 1),
         });
         Self {
             rate,
@@ -71,11 +84,16 @@ impl RateLimiter {
 
     /// Takes a token for `client`, or says how long until one is available. A refused request
     /// takes nothing.
-    pub fn check(&self, client: Uuid) -> Result<(), Duration> {
-        self.check_at(client, Instant::now())
+    pub fn check(&self, client: K) -> Result<(), Duration> {
+        self.check_at(client, Instant::now(), true)
     }
 
-    fn check_at(&self, client: Uuid, now: Instant) -> Result<(), Duration> {
+    /// Whether `key` has a token, without taking it: `Err` with the time until it has one.
+    pub fn peek(&self, key: K) -> Result<(), Duration> {
+        self.check_at(key, Instant::now(), false)
+    }
+
+    fn check_at(&self, client: K, now: Instant, take: bool) -> Result<(), Duration> {
         let Some(rate) = self.rate else {
             return Ok(());
         };
@@ -91,7 +109,9 @@ impl RateLimiter {
         if ahead > rate.tolerance {
             return Err(ahead - rate.tolerance);
         }
-        state.full_at.insert(client, full_at + rate.interval);
+        if take {
+            state.full_at.insert(client, full_at + rate.interval);
+        }
         Ok(())
     }
 
@@ -116,14 +136,14 @@ mod tests {
         let client = Uuid::now_v7();
         let start = Instant::now();
         for _ in 0..3 {
-            assert_eq!(limiter.check_at(client, start), Ok(()));
+            assert_eq!(limiter.check_at(client, start, true), Ok(()));
         }
-        let wait = limiter.check_at(client, start).unwrap_err();
+        let wait = limiter.check_at(client, start, true).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         // Half a second later there is exactly one token again, and then none.
         let later = start + Duration::from_millis(500);
-        assert_eq!(limiter.check_at(client, later), Ok(()));
-        assert!(limiter.check_at(client, later).is_err());
+        assert_eq!(limiter.check_at(client, later, true), Ok(()));
+        assert!(limiter.check_at(client, later, true).is_err());
     }
 
     #[test]
@@ -131,17 +151,17 @@ mod tests {
         let limiter = RateLimiter::new(1, 1);
         let client = Uuid::now_v7();
         let start = Instant::now();
-        assert!(limiter.check_at(client, start).is_ok());
+        assert!(limiter.check_at(client, start, true).is_ok());
         for ms in [100, 200, 900] {
             assert!(
                 limiter
-                    .check_at(client, start + Duration::from_millis(ms))
+                    .check_at(client, start + Duration::from_millis(ms), true)
                     .is_err()
             );
         }
         assert!(
             limiter
-                .check_at(client, start + Duration::from_secs(1))
+                .check_at(client, start + Duration::from_secs(1), true)
                 .is_ok()
         );
     }
@@ -151,9 +171,24 @@ mod tests {
         let limiter = RateLimiter::new(1, 1);
         let now = Instant::now();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        assert!(limiter.check_at(a, now).is_ok());
-        assert!(limiter.check_at(a, now).is_err());
-        assert!(limiter.check_at(b, now).is_ok());
+        assert!(limiter.check_at(a, now, true).is_ok());
+        assert!(limiter.check_at(a, now, true).is_err());
+        assert!(limiter.check_at(b, now, true).is_ok());
+    }
+
+    #[test]
+    fn a_peek_takes_nothing() {
+        let limiter = RateLimiter::per_window(2, Duration::from_secs(60));
+        let key = 7_u32;
+        assert!(limiter.peek(key).is_ok());
+        assert!(limiter.check(key).is_ok());
+        assert!(limiter.peek(key).is_ok());
+        assert!(limiter.check(key).is_ok());
+        let wait = limiter.peek(key).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
     }
 
     #[test]
@@ -173,23 +208,23 @@ mod tests {
         let start = Instant::now();
         let idle = Uuid::now_v7();
         let busy = Uuid::now_v7();
-        assert!(limiter.check_at(idle, start).is_ok());
+        assert!(limiter.check_at(idle, start, true).is_ok());
         for _ in 0..10 {
             assert!(
                 limiter
-                    .check_at(busy, start + SWEEP_EVERY - Duration::from_secs(5))
+                    .check_at(busy, start + SWEEP_EVERY - Duration::from_secs(5), true)
                     .is_ok()
             );
         }
         assert_eq!(limiter.tracked(), 2);
         // At the sweep `idle` has long refilled; `busy` has 5 of its 10 tokens back.
         let sweep = start + SWEEP_EVERY;
-        assert!(limiter.check_at(Uuid::now_v7(), sweep).is_ok());
+        assert!(limiter.check_at(Uuid::now_v7(), sweep, true).is_ok());
         assert_eq!(
             limiter.tracked(),
             2,
             "idle dropped, busy and the new one kept"
         );
-        assert!(limiter.check_at(busy, sweep).is_ok());
+        assert!(limiter.check_at(busy, sweep, true).is_ok());
     }
 }

@@ -8,7 +8,15 @@ use migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{publish, rate_limit::RateLimiter, routes, state::AppState};
+use crate::{
+    auth_failures::AuthFailures,
+    publish,
+    rate_limit::RateLimiter,
+    routes,
+    serve::{ConnectionLimits, serve},
+    state::AppState,
+    upload::{self, UploadCapacity},
+};
 
 /// A bound, ready-to-serve API.
 #[derive(Debug)]
@@ -30,6 +38,12 @@ impl Application {
                 .await
                 .context("failed to run migrations")?;
         }
+        let one_upload = upload::buffer_needed(settings.api.max_upload_bytes, None);
+        anyhow::ensure!(
+            settings.api.upload_buffer_bytes >= u64::from(one_upload),
+            "UPLOAD_BUFFER_BYTES={} cannot hold one upload's buffer of {one_upload} bytes",
+            settings.api.upload_buffer_bytes
+        );
         let aws = AwsClients::from_settings(&settings.aws).await;
         let address = format!("{}:{}", settings.api.host, settings.api.port);
         let listener = TcpListener::bind(&address)
@@ -44,6 +58,14 @@ impl Application {
                 rate_limiter: Arc::new(RateLimiter::new(
                     settings.api.rate_limit_per_second,
                     settings.api.rate_limit_burst,
+                )),
+                auth_failures: Arc::new(AuthFailures::new(
+                    settings.api.auth_failure_limit,
+                    settings.api.auth_failure_window,
+                )),
+                uploads: Arc::new(UploadCapacity::new(
+                    settings.api.max_uploads_per_client,
+                    settings.api.upload_buffer_bytes,
                 )),
                 settings: Arc::new(settings),
             },
@@ -71,10 +93,11 @@ impl Application {
             shutdown.clone(),
         ));
         tracing::info!(port = self.port, "api listening on port {}", self.port);
-        axum::serve(self.listener, routes::router(self.state))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .context("the HTTP server failed")?;
+        let limits = ConnectionLimits {
+            header_read_timeout: self.state.settings.api.header_read_timeout,
+            max_connections: self.state.settings.api.max_connections,
+        };
+        serve(self.listener, routes::router(self.state), limits, shutdown).await;
         republisher.await.context("the re-publisher panicked")?;
         tracing::info!("api stopped");
         Ok(())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use common::{Settings, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
-use crate::rate_limit::RateLimiter;
+use crate::{auth_failures::AuthFailures, rate_limit::RateLimiter, upload::UploadCapacity};
 
 /// Shared, cheaply cloned handler state.
 #[derive(Debug, Clone)]
@@ -18,4 +18,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-client token buckets, checked when a request authenticates.
     pub rate_limiter: Arc<RateLimiter>,
+    /// Failed authentications per peer address, checked before a key is looked up.
+    pub auth_failures: Arc<AuthFailures>,
+    /// Uploads in progress, per client and in buffer bytes.
+    pub uploads: Arc<UploadCapacity>,
 }

@@ -171,6 +171,26 @@ pub struct ApiSettings {
     /// both binaries: the api refuses larger `POST /jobs` lists (422), the worker fails larger
     /// uploads.
     pub max_domains_per_file: usize,
+    /// `HEADER_READ_TIMEOUT_SECS` (default 10): a connection that has not sent a whole request
+    /// head within this long is closed (slow-header attacks); it also closes a keep-alive
+    /// connection idle for this long.
+    pub header_read_timeout: Duration,
+    /// `MAX_CONNECTIONS` (default 512): open connections one api instance serves at once;
+    /// further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// `MAX_UPLOADS_PER_CLIENT` (default 4): uploads one client may have in progress at once on
+    /// one api instance; another gets 429.
+    pub max_uploads_per_client: usize,
+    /// `UPLOAD_BUFFER_BYTES` (default 256 MiB): memory all uploads in progress on one api
+    /// instance may hold in their S3 part buffers together; an upload that does not fit gets
+    /// 503. At least one upload's buffer (5 MiB, or `MAX_UPLOAD_BYTES` when smaller).
+    pub upload_buffer_bytes: u64,
+    /// `AUTH_FAILURE_LIMIT` (default 20; 0 disables): failed authentications one peer address
+    /// may make per `AUTH_FAILURE_WINDOW_SECS` before its requests get 429 without a database
+    /// query (keys that authenticated recently still pass).
+    pub auth_failure_limit: u32,
+    /// `AUTH_FAILURE_WINDOW_SECS` (default 60): the window of `AUTH_FAILURE_LIMIT`.
+    pub auth_failure_window: Duration,
 }
 
 /// SQS consumer settings.
@@ -383,6 +403,16 @@ impl Settings {
                 rate_limit_burst: env.parse_or("RATE_LIMIT_BURST", 40)?,
                 max_files_in_flight: env.positive_or("MAX_FILES_IN_FLIGHT", 20)?,
                 max_domains_per_file: env.positive_or("MAX_DOMAINS_PER_FILE", 1_000_000)?,
+                header_read_timeout: Duration::from_secs(
+                    env.positive_or("HEADER_READ_TIMEOUT_SECS", 10)?,
+                ),
+                max_connections: env.positive_or("MAX_CONNECTIONS", 512)?,
+                max_uploads_per_client: env.positive_or("MAX_UPLOADS_PER_CLIENT", 4)?,
+                upload_buffer_bytes: env.positive_or("UPLOAD_BUFFER_BYTES", 256 * 1024 * 1024)?,
+                auth_failure_limit: env.parse_or("AUTH_FAILURE_LIMIT", 20)?,
+                auth_failure_window: Duration::from_secs(
+                    env.positive_or("AUTH_FAILURE_WINDOW_SECS", 60)?,
+                ),
             },
             worker: WorkerSettings {
                 file_concurrency: env.positive_or("WORKER_FILE_CONCURRENCY", 4)?,
@@ -533,6 +563,12 @@ mod tests {
         assert_eq!((api.rate_limit_per_second, api.rate_limit_burst), (20, 40));
         assert_eq!(api.max_files_in_flight, 20);
         assert_eq!(api.max_domains_per_file, 1_000_000);
+        assert_eq!(api.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(api.max_connections, 512);
+        assert_eq!(api.max_uploads_per_client, 4);
+        assert_eq!(api.upload_buffer_bytes, 256 * 1024 * 1024);
+        assert_eq!(api.auth_failure_limit, 20);
+        assert_eq!(api.auth_failure_window, Duration::from_secs(60));
         let mut vars = minimal();
         vars.insert("RATE_LIMIT_PER_SECOND", "0");
         assert_eq!(settings(&vars).unwrap().api.rate_limit_per_second, 0);
@@ -540,6 +576,11 @@ mod tests {
             "REQUEST_TIMEOUT_SECS",
             "MAX_FILES_IN_FLIGHT",
             "MAX_DOMAINS_PER_FILE",
+            "HEADER_READ_TIMEOUT_SECS",
+            "MAX_CONNECTIONS",
+            "MAX_UPLOADS_PER_CLIENT",
+            "UPLOAD_BUFFER_BYTES",
+            "AUTH_FAILURE_WINDOW_SECS",
         ] {
             let mut vars = minimal();
             vars.insert(name, "0");

@@ -42,6 +42,12 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             rate_limit_burst: 0,
             max_files_in_flight: 100,
             max_domains_per_file: 1_000_000,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            max_uploads_per_client: 20,
+            upload_buffer_bytes: 64 * 1024 * 1024,
+            auth_failure_limit: 20,
+            auth_failure_window: Duration::from_secs(60),
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -161,6 +167,11 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
             "MAX_DOMAINS_PER_FILE",
             settings.api.max_domains_per_file.to_string(),
         ),
+        (
+            "HEADER_READ_TIMEOUT_SECS",
+            settings.api.header_read_timeout.as_secs().to_string(),
+        ),
+        ("MAX_CONNECTIONS", settings.api.max_connections.to_string()),
     ];
     if let Some(endpoint) = &aws.endpoint_override {
         env.push(("AWS_ENDPOINT_OVERRIDE", endpoint.clone()));

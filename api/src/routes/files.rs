@@ -8,7 +8,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartRejection},
-    http::{StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -59,6 +59,19 @@ pub fn upload_router(state: &AppState) -> Router<AppState> {
     )
 }
 
+/// Adds `Connection: close` to an upload's answer other than 202. A refused upload is often
+/// answered before its body was read; the server then closes the connection rather than read
+/// the rest, and a client that was not told so may send its next request on it and see it
+/// fail. Saying so lets it open a new one.
+pub async fn close_unless_accepted(mut response: Response) -> Response {
+    if response.status() != StatusCode::ACCEPTED {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// The other `/files` endpoints.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -87,22 +100,54 @@ pub struct UploadForm {
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 408, description = "Not received and stored within `UPLOAD_TIMEOUT_SECS`", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
-        (status = 415, description = "Not CSV, TSV, JSON or NDJSON", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
+        (status = 415, description = "Not CSV, TSV, JSON or NDJSON, UTF-16 without a byte order mark, or a body that is not multipart/form-data", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, `too_many_auth_failures`; `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING; or `too_many_uploads`: it is already sending `MAX_UPLOADS_PER_CLIENT` uploads",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 503, description = "`server_busy`: the uploads in progress fill `UPLOAD_BUFFER_BYTES`; or `storage_unavailable`: S3 could not store the file (nothing was recorded)",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("api_key" = [])))]
 pub async fn upload_file(
     State(state): State<AppState>,
     client: AuthenticatedClient,
+    headers: HeaderMap,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, AppJson<FileView>)> {
-    let multipart = multipart
-        .map_err(|rejection| ApiError::bad_request("invalid_multipart", rejection.body_text()))?;
+    let multipart = multipart.map_err(|rejection| multipart_rejection(&headers, &rejection))?;
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse().ok());
+    let buffer = upload::buffer_needed(state.settings.api.max_upload_bytes, content_length);
+    // Held until the upload is answered: counts against the client's uploads in progress and
+    // the instance's buffer budget.
+    let _slot = state.uploads.claim(client.id, buffer)?;
     intake::ensure_room_for_another(&state, client.id).await?;
-    let new_file = upload::receive_upload(&state, client.id, multipart).await?;
+    let new_file = upload::receive_upload(&state, client.id, multipart, buffer).await?;
     let file = intake::accept(&state, new_file).await?;
     Ok((StatusCode::ACCEPTED, AppJson(FileView::from(file))))
+}
+
+/// Why a body could not be read as multipart: 415 with what to send when it is not
+/// `multipart/form-data` at all, 400 when it is but its boundary is missing.
+fn multipart_rejection(headers: &HeaderMap, rejection: &MultipartRejection) -> ApiError {
+    let is_form_data = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| {
+            media_type
+                .trim()
+                .eq_ignore_ascii_case("multipart/form-data")
+        });
+    if is_form_data {
+        ApiError::bad_request("invalid_multipart", rejection.body_text())
+    } else {
+        ApiError::UnsupportedMediaType(
+            "send the file as multipart/form-data in a field named `file` \
+             (curl -F file=@domains.csv)"
+                .to_owned(),
+        )
+    }
 }
 
 /// The caller's file `id`, or 404.
@@ -325,25 +370,12 @@ pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
         }
     })
     .filter(|chunk| std::future::ready(!matches!(chunk, Ok(bytes) if bytes.is_empty())));
-    let stem = file
-        .original_name
-        .rsplit_once('.')
-        .map_or(file.original_name.as_str(), |(stem, _)| stem);
-    let safe_stem: String = stem
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    let name = if safe_stem.is_empty() {
-        file.id.to_string()
-    } else {
-        safe_stem
-    };
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}-results.csv\""),
+                upload::download_disposition(&file.original_name, file.id),
             ),
         ],
         Body::from_stream(stream),

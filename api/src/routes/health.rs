@@ -11,6 +11,7 @@ use crate::{
     state::AppState,
 };
 
+/// `/health`, `/ready` and `/openapi.json`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
@@ -59,7 +60,10 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiErr
     Ok(Json(Status { status: "ready" }))
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+/// This document: the API in OpenAPI 3.1.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 

@@ -9,7 +9,8 @@ use axum::{
     routing::{get, post},
 };
 use entity::{FileStatus, files as file_rows};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -33,13 +34,91 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/download", get(download_job))
 }
 
-/// Body of `POST /jobs`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Body of `POST /jobs`: a JSON object (a bare array is refused, though serde would read one
+/// as this struct's fields in order).
+#[derive(Debug, ToSchema)]
 pub struct NewJob {
-    /// The caller's client id or name, when given; another client's is refused.
+    /// The caller's client id (compared as a UUID, any case) or name, when given; another
+    /// client's is refused.
     pub client_id: Option<String>,
-    /// Domains or URLs to find favicons for.
+    /// Domains or URLs to find favicons for; every entry a string.
     pub domains: Vec<String>,
+}
+
+impl NewJob {
+    /// Reads a job from its JSON body, saying precisely what is wrong: `400 invalid_json` when
+    /// the body is not an object with a `domains` array (and a string `client_id`, if any),
+    /// `422 invalid_entry` naming the first entry of `domains` that is not a string. Other
+    /// fields are ignored.
+    pub fn from_json(body: Value) -> Result<Self> {
+        let invalid = |message: String| ApiError::bad_request("invalid_json", message);
+        let Value::Object(mut fields) = body else {
+            return Err(invalid(format!(
+                "the body must be a JSON object such as {{\"domains\": [\"example.com\"]}}, not {}",
+                kind(&body)
+            )));
+        };
+        let client_id = match fields.remove("client_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "client_id must be a string, not {}",
+                    kind(&other)
+                )));
+            }
+        };
+        let entries = match fields.remove("domains") {
+            Some(Value::Array(entries)) => entries,
+            None => {
+                return Err(invalid(
+                    "domains is required: a list of domains or URLs".to_owned(),
+                ));
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "domains must be an array of strings, not {}",
+                    kind(&other)
+                )));
+            }
+        };
+        let domains = entries
+            .into_iter()
+            .enumerate()
+            .map(|(index, entry)| match entry {
+                Value::String(domain) => Ok(domain),
+                other => Err(ApiError::Unprocessable {
+                    code: "invalid_entry",
+                    message: format!(
+                        "domains[{index}] is {}; every entry must be a string",
+                        kind(&other)
+                    ),
+                }),
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { client_id, domains })
+    }
+
+    /// Whether `client_id`, if given, names `client`: its id as a UUID in any form and case,
+    /// or its name exactly.
+    fn names(&self, client: &AuthenticatedClient) -> bool {
+        self.client_id.as_deref().is_none_or(|claimed| {
+            Uuid::parse_str(claimed.trim())
+                .map_or_else(|_| claimed == client.name, |id| id == client.id)
+        })
+    }
+}
+
+/// What a JSON value is, for messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Answer of `POST /jobs`.
@@ -58,7 +137,8 @@ pub struct JobView {
     pub job_id: Uuid,
     /// `processing`, `completed` or `failed`.
     pub status: String,
-    /// Percent done, 0 to 100.
+    /// Percent done, `(completed + failed) / total`, 0 to 100: 100 once completed, how far it
+    /// got for a failed job (see [`Progress`]).
     pub progress: f64,
     /// Distinct domains.
     pub total: i32,
@@ -94,25 +174,25 @@ impl From<file_rows::Model> for JobView {
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = NewJob,
     responses(
         (status = 202, body = JobAccepted),
-        (status = 400, description = "Invalid JSON or an empty list", body = ErrorBody),
+        (status = 400, description = "`invalid_json`: not JSON, or not an object with a `domains` array; `empty_job`: no non-blank entry", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "`client_id` names another client", body = ErrorBody),
         (status = 413, description = "Body larger than `MAX_JSON_BODY_BYTES`", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`too_many_domains`: more entries than `MAX_DOMAINS_PER_FILE`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
+        (status = 422, description = "`invalid_entry`: an entry of `domains` is not a string (the first is named); `too_many_domains`: more entries than `MAX_DOMAINS_PER_FILE`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, `too_many_auth_failures`, or `too_many_files_in_flight`: the client already has `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 503, description = "`storage_unavailable`: S3 could not store the list (nothing was recorded)",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("api_key" = [])))]
 pub async fn create_job(
     State(state): State<AppState>,
     client: AuthenticatedClient,
-    AppJson(job): AppJson<NewJob>,
+    AppJson(body): AppJson<Value>,
 ) -> Result<(StatusCode, AppJson<JobAccepted>)> {
-    if let Some(claimed) = &job.client_id
-        && claimed != &client.id.to_string()
-        && claimed != &client.name
-    {
+    let job = NewJob::from_json(body)?;
+    if !job.names(&client) {
         return Err(ApiError::Forbidden(
             "client_id does not match the API key's client",
         ));

@@ -1,5 +1,6 @@
 //! The HTTP surface: one module per resource, merged here with the request-id and tracing
-//! middleware, the body limit and the request timeouts. Per-client rate limiting happens when
+//! middleware (a client's request id is kept only when it is a short safe token), the body
+//! limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
 pub mod files;
@@ -11,7 +12,7 @@ use axum::{
     extract::{DefaultBodyLimit, MatchedPath},
     http::Request,
 };
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, util::MapRequestLayer};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
@@ -21,6 +22,35 @@ use crate::{error, state::AppState, timeout};
 
 /// The header carrying the request id, set when absent and returned on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The longest request id kept from a client.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's request id is kept: 1 to 64 ASCII letters, digits, `.`, `_` and `-`.
+/// It is logged with every line of the request and returned, so anything else (spaces,
+/// quotes, `=`, escape sequences, bytes that are not ASCII) could forge log fields or lines.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+/// Removes a request id that is not [safe](is_safe_request_id), so that a fresh one is made
+/// for the request instead.
+fn drop_unsafe_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let headers = request.headers_mut();
+    let values = headers.get_all(REQUEST_ID_HEADER);
+    let mut values = values.iter();
+    let keep = values
+        .next()
+        .is_some_and(|value| is_safe_request_id(value.as_bytes()))
+        && values.next().is_none();
+    if !keep {
+        headers.remove(REQUEST_ID_HEADER);
+    }
+    request
+}
 
 /// All routes with their middleware.
 pub fn router(state: AppState) -> Router {
@@ -53,7 +83,9 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let api = &settings.api;
     let time_limit = |limit| axum::middleware::from_fn_with_state(limit, timeout::bound);
-    let uploads = files::upload_router(&state).layer(time_limit(api.upload_timeout));
+    let uploads = files::upload_router(&state)
+        .layer(time_limit(api.upload_timeout))
+        .layer(axum::middleware::map_response(files::close_unless_accepted));
     let everything_else = Router::new()
         .merge(health::router())
         .merge(files::router())
@@ -69,8 +101,36 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(MapRequestLayer::new(drop_unsafe_request_id))
                 .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(header)),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_plain_tokens_are_kept_as_request_ids() {
+        for safe in [
+            "a",
+            "abc-123_X.y",
+            "01a20a5d-eda6-7453-87af-b08040fbf206",
+            &"a".repeat(64),
+        ] {
+            assert!(is_safe_request_id(safe.as_bytes()), "{safe}");
+        }
+        for unsafe_id in [
+            "",
+            "a b",
+            "id=\"x\" level=ERROR",
+            "\u{1b}[31mred",
+            "caf\u{e9}",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_safe_request_id(unsafe_id.as_bytes()), "{unsafe_id:?}");
+        }
+    }
 }

@@ -9,17 +9,30 @@ use entity::FileType;
 use uuid::Uuid;
 
 use super::{
-    S3StreamWriter, detect::SNIFF_BYTES, detect_file_type, object_key, sanitize_file_name,
+    S3StreamWriter,
+    detect::{self, Detected, Encoding, Sniffer},
+    display_name, object_key, sanitize_file_name, visible,
 };
 use crate::{error::ApiError, files::NewFile, state::AppState};
 
+/// The media type of an object whose type is not known yet when its first part goes to S3
+/// (only when the file starts with more than one part of blank space).
+const PROVISIONAL_CONTENT_TYPE: &str = "text/plain";
+
 /// Finds the `file` field, recognises its type, streams it to S3 under a new file id and
 /// returns the row to insert. Nothing is written to S3 for a rejected upload, and a partly
-/// written one is aborted.
+/// written one is aborted. At most `max_buffer` bytes are held in memory at a time (the
+/// upload's reservation, see [`super::capacity`]).
+///
+/// The file is written to S3 as it arrives while a [`Sniffer`] looks for its first content
+/// past any leading blank space; once the type is known the object is named for it (an
+/// upload whose name gives none is stored as `upload.{type}`), which is before anything was
+/// sent unless the blank space fills a whole part.
 pub async fn receive_upload(
     state: &AppState,
     client_id: Uuid,
     mut multipart: Multipart,
+    max_buffer: u32,
 ) -> Result<NewFile, ApiError> {
     let limit = state.settings.api.max_upload_bytes;
     let multipart_error = |error: MultipartError| {
@@ -41,72 +54,109 @@ pub async fn receive_upload(
             }
         }
     };
-    let original_name: String = field
-        .file_name()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
+    // Judged by its visible characters, stored and shown capped.
+    let visible_name = visible(field.file_name().unwrap_or_default());
+    let original_name = display_name(&visible_name);
     let media_type = field.content_type().map(str::to_owned);
+    detect::check_declared(Some(&visible_name), media_type.as_deref())?;
 
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    while head.len() < SNIFF_BYTES {
-        match field.chunk().await.map_err(multipart_error)? {
-            Some(chunk) => head.extend_from_slice(&chunk),
-            None => break,
-        }
-    }
-    let file_type = detect_file_type(Some(&original_name), media_type.as_deref(), &head)?;
     let id = Uuid::now_v7();
-    let s3_key = object_key(id, &sanitize_file_name(&original_name, file_type));
     let bucket = state.settings.aws.bucket.clone();
     let mut writer = S3StreamWriter::new(
         state.aws.s3.clone(),
         &bucket,
-        &s3_key,
-        content_type(file_type),
+        &object_key(id, &sanitize_file_name(&visible_name, None)),
+        PROVISIONAL_CONTENT_TYPE,
+        max_buffer as usize,
     );
-    let copied = copy_field(&mut writer, &head, &mut field, limit, multipart_error).await;
-    if let Err(error) = copied {
-        writer.abort().await;
-        return Err(error);
-    }
+    let upload = Upload {
+        id,
+        name: &visible_name,
+        media_type: media_type.as_deref(),
+        limit,
+    };
+    let detected = match upload.copy(&mut writer, &mut field, multipart_error).await {
+        Ok(detected) => detected,
+        Err(error) => {
+            writer.abort().await;
+            return Err(error);
+        }
+    };
     let size_bytes = i64::try_from(writer.written()).unwrap_or(i64::MAX);
-    writer.finish().await?;
+    let s3_key = writer.key().to_owned();
+    writer.finish().await.map_err(ApiError::storage)?;
     Ok(NewFile {
         id,
         client_id,
         original_name: if original_name.is_empty() {
-            format!("upload.{}", file_type.as_str())
+            format!("upload.{}", detected.file_type.as_str())
         } else {
             original_name
         },
         s3_bucket: bucket,
         s3_key,
-        file_type,
+        file_type: detected.file_type,
         size_bytes,
     })
 }
 
-async fn copy_field(
-    writer: &mut S3StreamWriter,
-    head: &[u8],
-    field: &mut Field<'_>,
+/// What is known of an upload before its content.
+struct Upload<'a> {
+    id: Uuid,
+    name: &'a str,
+    media_type: Option<&'a str>,
     limit: u64,
-    multipart_error: impl Fn(MultipartError) -> ApiError,
-) -> Result<(), ApiError> {
-    let too_large = |written: u64, more: usize| written + more as u64 > limit;
-    if too_large(0, head.len()) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    writer.write(head).await?;
-    while let Some(chunk) = field.chunk().await.map_err(&multipart_error)? {
-        if too_large(writer.written(), chunk.len()) {
-            return Err(ApiError::PayloadTooLarge { limit });
+}
+
+impl Upload<'_> {
+    /// Streams `field` into `writer` within the size limit, recognising its type on the way,
+    /// and names the object for that type (while nothing has been sent yet).
+    async fn copy(
+        &self,
+        writer: &mut S3StreamWriter,
+        field: &mut Field<'_>,
+        multipart_error: impl Fn(MultipartError) -> ApiError,
+    ) -> Result<Detected, ApiError> {
+        let mut sniffer = Sniffer::default();
+        let mut detected = None;
+        while let Some(chunk) = field.chunk().await.map_err(&multipart_error)? {
+            if writer.written() + chunk.len() as u64 > self.limit {
+                return Err(ApiError::PayloadTooLarge { limit: self.limit });
+            }
+            if detected.is_none() && sniffer.feed(&chunk) {
+                detected = Some(self.decide(&mut sniffer, writer)?);
+            }
+            writer.write(&chunk).await.map_err(ApiError::storage)?;
         }
-        writer.write(&chunk).await?;
+        match detected {
+            Some(detected) => Ok(detected),
+            None => self.decide(&mut sniffer, writer),
+        }
     }
-    Ok(())
+
+    fn decide(
+        &self,
+        sniffer: &mut Sniffer,
+        writer: &mut S3StreamWriter,
+    ) -> Result<Detected, ApiError> {
+        let detected = sniffer.decide(Some(self.name), self.media_type)?;
+        let key = object_key(
+            self.id,
+            &sanitize_file_name(self.name, Some(detected.file_type)),
+        );
+        writer.retarget(&key, &stored_content_type(detected));
+        Ok(detected)
+    }
+}
+
+/// The media type stored with an uploaded object, naming UTF-16's byte order.
+fn stored_content_type(detected: Detected) -> String {
+    let media_type = content_type(detected.file_type);
+    match detected.encoding {
+        Encoding::Utf8 => media_type.to_owned(),
+        Encoding::Utf16Le => format!("{media_type}; charset=utf-16le"),
+        Encoding::Utf16Be => format!("{media_type}; charset=utf-16be"),
+    }
 }
 
 /// The media type stored with the object.

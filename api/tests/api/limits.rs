@@ -41,7 +41,7 @@ fn post_job(app: &TestApp, key: &str, body: &Value) -> reqwest::RequestBuilder {
 }
 
 /// Asserts that `/openapi.json` documents `status` for the operation, with the error body.
-async fn assert_documented(app: &TestApp, method: &str, path: &str, status: u16) {
+pub async fn assert_documented(app: &TestApp, method: &str, path: &str, status: u16) {
     let (_, doc) = app.get_json("/openapi.json").await;
     let error = json!({"error": {"code": "c", "message": "m"}});
     conforms(
@@ -348,4 +348,162 @@ async fn the_in_flight_cap_holds_when_many_inserts_race() {
             .unwrap(),
         limit
     );
+}
+
+/// An upload started over a raw connection and held after its head: the server answered
+/// `100 Continue`, so the handler runs and holds its place. [`HeldUpload::finish`] sends the
+/// file.
+struct HeldUpload {
+    stream: TcpStream,
+    body: Vec<u8>,
+}
+
+/// Starts an upload of `file` as the client `key` and holds it, or returns the answer when
+/// the server refuses it before reading the body.
+async fn hold_upload(app: &TestApp, key: &str, file: &[u8]) -> Result<HeldUpload, (u16, Value)> {
+    let mut body =
+        b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"held.csv\"\r\n\
+                     Content-Type: text/csv\r\n\r\n"
+            .to_vec();
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n--XYZ--\r\n");
+    let head = format!(
+        "POST /files/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {}\r\n\
+         Expect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_response(&mut stream, |bytes| {
+        bytes.starts_with(b"HTTP/1.1 100") && bytes.ends_with(b"\r\n\r\n")
+            || complete_response(bytes)
+    })
+    .await;
+    if answer.starts_with(b"HTTP/1.1 100") {
+        Ok(HeldUpload { stream, body })
+    } else {
+        Err(parse_response(&answer))
+    }
+}
+
+impl HeldUpload {
+    /// Sends the file and returns the answer.
+    async fn finish(mut self) -> (u16, Value) {
+        self.stream.write_all(&self.body).await.unwrap();
+        parse_response(&read_response(&mut self.stream, complete_response).await)
+    }
+}
+
+/// Reads from `stream` until `done` holds for what arrived (or the connection ends).
+async fn read_response(stream: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut response = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    while !done(&response) {
+        let read = stream.read(&mut buffer).await.unwrap();
+        if read == 0 {
+            break;
+        }
+        response.extend_from_slice(&buffer[..read]);
+    }
+    response
+}
+
+fn parse_response(bytes: &[u8]) -> (u16, Value) {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn domains_csv(bytes: usize) -> Vec<u8> {
+    let mut csv = String::from("domain\n");
+    for i in 0.. {
+        if csv.len() >= bytes {
+            break;
+        }
+        csv.push_str(&format!("host{i}.example.com\n"));
+    }
+    csv.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_may_send_only_so_many_uploads_at_once() {
+    let mut settings = settings().await;
+    settings.api.max_uploads_per_client = 2;
+    let app = TestApp::spawn_api_only(settings).await;
+    let file = domains_csv(100);
+
+    let first = hold_upload(&app, &app.api_key, &file).await.unwrap();
+    let second = hold_upload(&app, &app.api_key, &file).await.unwrap();
+    let (status, code, retry_after) =
+        error_of(app.upload("third.csv", "text/csv", file.clone()).await).await;
+    assert_eq!(
+        (status, code.as_str(), retry_after),
+        (429, "too_many_uploads", Some(2))
+    );
+
+    // Another client is not held up by them.
+    let other = app.as_client(&app.new_client_key("other-client").await);
+    assert_eq!(
+        other
+            .upload("d.csv", "text/csv", file.clone())
+            .await
+            .status(),
+        202
+    );
+
+    // Once one has finished, the client may start another.
+    assert_eq!(first.finish().await.0, 202);
+    assert_eq!(
+        app.upload("third.csv", "text/csv", file.clone())
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(second.finish().await.0, 202);
+
+    assert_documented(&app, "post", "/files/upload", 429).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_in_progress_share_one_memory_budget() {
+    let mut settings = settings().await;
+    settings.api.max_upload_bytes = 64 * 1024;
+    settings.api.upload_buffer_bytes = 100_000;
+    let app = TestApp::spawn_api_only(settings).await;
+    let other = app.as_client(&app.new_client_key("other-client").await);
+
+    // About 60 KB are reserved for this upload while it is received...
+    let held = hold_upload(&app, &app.api_key, &domains_csv(60_000))
+        .await
+        .unwrap();
+    // ...so another 50 KB upload, even of another client, does not fit right now,
+    let (status, code, retry_after) =
+        error_of(other.upload("d.csv", "text/csv", domains_csv(50_000)).await).await;
+    assert_eq!(
+        (status, code.as_str(), retry_after),
+        (503, "server_busy", Some(2))
+    );
+    // while a small one does,
+    assert_eq!(
+        other
+            .upload("d.csv", "text/csv", domains_csv(300))
+            .await
+            .status(),
+        202
+    );
+    // and the large one does once the first is done.
+    assert_eq!(held.finish().await.0, 202);
+    assert_eq!(
+        other
+            .upload("d.csv", "text/csv", domains_csv(50_000))
+            .await
+            .status(),
+        202
+    );
+
+    assert_documented(&app, "post", "/files/upload", 503).await;
 }

@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod auth;
+mod connections;
 mod helpers;
 mod jobs;
 mod limits;

@@ -127,6 +127,7 @@ async fn the_document_matches_real_responses() {
         ("/jobs/{id}/results", format!("/jobs/{id}/results"), 200),
         ("/health", "/health".to_owned(), 200),
         ("/ready", "/ready".to_owned(), 200),
+        ("/openapi.json", "/openapi.json".to_owned(), 200),
     ];
     for (template, path, expected) in cases {
         let (status, body) = app.get_json(&path).await;
@@ -147,6 +148,49 @@ async fn the_document_matches_real_responses() {
         "401",
     )
     .unwrap();
+    // Another method at any path answers the documented 405, with `Allow`.
+    for (template, path, method) in [
+        ("/files", "/files".to_owned(), reqwest::Method::DELETE),
+        ("/files/{id}", format!("/files/{id}"), reqwest::Method::POST),
+        (
+            "/files/upload",
+            "/files/upload".to_owned(),
+            reqwest::Method::GET,
+        ),
+        ("/jobs", "/jobs".to_owned(), reqwest::Method::GET),
+        (
+            "/openapi.json",
+            "/openapi.json".to_owned(),
+            reqwest::Method::PUT,
+        ),
+        ("/health", "/health".to_owned(), reqwest::Method::POST),
+    ] {
+        let response = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.address))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert!(response.headers().contains_key("allow"), "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        let documented = doc["paths"][template]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|operation| &operation["responses"]["405"]);
+        for response in documented {
+            assert!(response["headers"]["Allow"].is_object(), "{template}");
+            conforms(
+                &doc,
+                &response["content"]["application/json"]["schema"],
+                &body,
+                &path,
+            )
+            .unwrap();
+        }
+    }
     for path in ["/files/{id}/download", "/jobs/{id}/download"] {
         assert!(
             doc["paths"][path]["get"]["responses"]["200"]["content"]["text/csv"].is_object(),

@@ -242,3 +242,32 @@ async fn tsv_and_ndjson_files_are_read_by_their_own_rules() {
         assert_eq!(found, expected, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_files_progress_agrees_with_its_counters() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .upload(
+            "broken.json",
+            "application/json",
+            b"[\"a.example.com\", \"b.example.com\" 17".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let id = body["id"].as_str().unwrap();
+
+    let file = app.wait_until_terminal(id).await;
+    assert_eq!(file["status"], "FAILED", "{file}");
+    assert!(file["error_message"].is_string(), "{file}");
+    assert_eq!(
+        file["progress"],
+        serde_json::json!({"total": 0, "succeeded": 0, "failed": 0, "processed": 0, "percent": 0.0}),
+        "nothing was processed, so nothing is done"
+    );
+    let (_, job) = app.get_json(&format!("/jobs/{id}")).await;
+    assert_eq!(
+        (&job["status"], &job["progress"]),
+        (&"failed".into(), &0.0.into())
+    );
+}

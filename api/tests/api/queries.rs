@@ -1,5 +1,7 @@
-//! Reading files and results: lookups, listing, results pages, CSV download.
+//! Reading files and results: lookups, listing, results pages, CSV download; and what every
+//! answer carries: JSON errors, request ids, nothing internal.
 
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -186,4 +188,85 @@ async fn unknown_paths_and_methods_answer_json_errors() {
     assert!(allow.contains("GET"), "Allow: {allow}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_kept_only_when_they_are_short_safe_tokens() {
+    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let request_id = |sent: Option<&str>, path: &'static str| {
+        let mut request = app.http.get(format!("{}{path}", app.address));
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", sent);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    for kept in ["abc-123_X.y", &"a".repeat(64)] {
+        assert_eq!(request_id(Some(kept), "/health").await, kept);
+        assert_eq!(
+            request_id(Some(kept), "/files").await,
+            kept,
+            "on errors too"
+        );
+    }
+    for replaced in [
+        "forged\" level=ERROR msg=\"admin logged in",
+        "two words",
+        &"a".repeat(65),
+        "",
+    ] {
+        let returned = request_id(Some(replaced), "/health").await;
+        assert_ne!(returned, replaced);
+        assert!(uuid::Uuid::parse_str(&returned).is_ok(), "{returned}");
+    }
+    assert!(uuid::Uuid::parse_str(&request_id(None, "/health").await).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_errors_are_opaque() {
+    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let id = app.upload_domains(&["a.example.com"]).await;
+    // Every query on files now fails inside the database driver.
+    app.db
+        .execute_unprepared("ALTER TABLE files RENAME TO files_gone")
+        .await
+        .unwrap();
+
+    let mut responses = vec![
+        app.get(&app.api_key, "/files").await,
+        app.get(&app.api_key, &format!("/files/{id}")).await,
+        app.get(&app.api_key, &format!("/files/{id}/results")).await,
+        app.upload("d.csv", "text/csv", b"a.example.com\n".to_vec())
+            .await,
+    ];
+    responses.push(
+        app.http
+            .post(format!("{}/jobs", app.address))
+            .bearer_auth(&app.api_key)
+            .json(&serde_json::json!({"domains": ["a.example.com"]}))
+            .send()
+            .await
+            .unwrap(),
+    );
+    for response in responses {
+        let url = response.url().path().to_owned();
+        assert_eq!(response.status(), 500, "{url}");
+        let text = response.text().await.unwrap();
+        assert_eq!(
+            text, r#"{"error":{"code":"internal","message":"internal server error"}}"#,
+            "{url}"
+        );
+    }
+    app.db
+        .execute_unprepared("ALTER TABLE files_gone RENAME TO files")
+        .await
+        .unwrap();
+    let (status, _) = app.get_json("/files").await;
+    assert_eq!(status, 200);
 }
