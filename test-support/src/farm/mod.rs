@@ -3,8 +3,9 @@
 //! real web has without leaving the machine.
 //!
 //! The first byte of each connection tells TLS (0x16, a handshake record) from plain HTTP; the
-//! host is the SNI name and the `Host` header. Certificates come from a test CA made at start
-//! ([`Farm::ca_cert_path`] for `--ca-cert`). What each host answers is in [`scenarios`].
+//! host is the SNI name and the `Host` header. Each SNI name gets a certificate of its own from
+//! a test CA made at start ([`Farm::ca_cert_path`] for `--ca-cert`). What each host answers is
+//! in [`scenarios`].
 
 pub mod images;
 pub mod scenarios;
@@ -36,8 +37,6 @@ pub use scenarios::SCENARIOS;
 pub struct FarmConfig {
     /// Waited before every response (benchmarks).
     pub latency: Duration,
-    /// More names for the certificate (it already holds `*.test` and every scenario host).
-    pub extra_names: Vec<String>,
 }
 
 /// A running farm; stops accepting when dropped.
@@ -72,18 +71,12 @@ impl Farm {
 
     /// Starts a farm.
     pub async fn start_with(config: FarmConfig) -> Self {
-        let mut names = vec!["*.test".to_owned()];
-        for scenario in SCENARIOS {
-            names.push(format!("{scenario}.test"));
-            names.push(format!("www.{scenario}.test"));
-        }
-        names.extend(config.extra_names.iter().cloned());
         let refuse: Vec<&str> = scenarios::REFUSED
             .iter()
             .chain(scenarios::REFUSE_TLS_ONLY)
             .copied()
             .collect();
-        let tls = tls::generate(&names, &refuse, scenarios::UNTRUSTED);
+        let tls = tls::generate(&refuse, scenarios::UNTRUSTED);
         let mut ca_file = tempfile::NamedTempFile::new().expect("CA file");
         std::io::Write::write_all(&mut ca_file, tls.ca_pem.as_bytes()).expect("write CA file");
         let listener = TcpListener::bind("127.0.0.1:0")
