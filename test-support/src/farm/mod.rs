@@ -72,7 +72,8 @@ pub struct FarmStats {
     pub html_pages_http: u64,
     /// TLS handshakes completed.
     pub tls_handshakes: u64,
-    /// TLS handshakes that failed (the client refused the certificate, or no certificate).
+    /// TLS handshakes that failed after the ClientHello: the client refused the certificate,
+    /// the name has none, or the client gave up (its deadline passed) mid-handshake.
     pub tls_failures: u64,
     /// Leaf certificates issued (one per SNI name not in the cache).
     pub certificates_issued: u64,
