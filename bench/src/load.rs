@@ -40,7 +40,7 @@ struct Tally {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let farm = FarmProcess::start(Duration::ZERO).await?;
+    let farm = FarmProcess::start(test_support::farm::Latency::None).await?;
     let mut stack = Stack::start(&farm, |settings| {
         settings.database.max_connections = 20;
     })

@@ -3,10 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use sea_orm::{ConnectionTrait, Statement};
+use test_support::farm::Latency;
+
 use crate::{
     farm::{self, FarmProcess},
     measure, report,
-    resolver::resolve_all,
+    resolver::{describe, mix_and_latency, print_throughput, resolve_all},
     stack::Stack,
 };
 
@@ -15,9 +18,17 @@ pub struct Args {
     /// Domains in the uploaded CSV (500,000 is about 10 MB).
     #[arg(long, default_value_t = 500_000)]
     domains: usize,
-    /// Wait before every farm response.
-    #[arg(long, default_value_t = 50)]
-    latency_ms: u64,
+    /// Sites: `real-world` (dead, slow and awkward hosts among today's icon cases, log-normal
+    /// latency), `classic` (today's icon cases at 50 ms) or `scenario=weight,...`.
+    #[arg(long, default_value = "real-world")]
+    mix: String,
+    /// Wait before every farm response: milliseconds, `lognormal` (median 150 ms, sigma 1.31)
+    /// or `lognormal:MEDIAN_MS:SIGMA`. Default: the mix's.
+    #[arg(long, alias = "latency-ms")]
+    latency: Option<Latency>,
+    /// Seed of the mix's order and the farm's latency draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Domains resolved at once per worker (`WORKER_DOMAIN_CONCURRENCY`).
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
@@ -33,16 +44,17 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let latency = Duration::from_millis(args.latency_ms);
+    let (mix, latency) = mix_and_latency(&args.mix, args.latency, args.seed)?;
     let farm = FarmProcess::start(latency).await?;
+    report("mix", &mix.name);
     report("domains", args.domains);
-    report("latency per response", measure::ms(latency));
+    report("latency per response", describe(latency));
     report("concurrency per worker", args.concurrency);
     report("chunk size", args.chunk_domains);
     let mut one_worker = None;
     for (run, workers) in args.workers.iter().copied().enumerate() {
         // Fresh names per run: nothing is answered from the cache of an earlier run.
-        let domains = farm::domains(args.domains, farm::DEFAULT_MIX, run * 10_000_000);
+        let domains = farm::domains(args.domains, &mix, run * 10_000_000, args.seed);
         let elapsed = pipeline_run(&args, &farm, &domains, workers).await?;
         if workers == 1 {
             one_worker = Some(elapsed);
@@ -53,8 +65,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         if workers == 1 && !args.no_baseline {
-            let baseline_names = farm::domains(args.domains, farm::DEFAULT_MIX, 90_000_000);
+            let baseline_names = farm::domains(args.domains, &mix, 90_000_000, args.seed);
             let baseline = resolve_all(&farm, &baseline_names, args.concurrency).await?;
+            print_throughput("pure resolver: ", latency, args.concurrency, &baseline);
             report(
                 "pure resolver, same farm and concurrency",
                 format!("{:.1} s", baseline.elapsed.as_secs_f64()),
@@ -149,5 +162,31 @@ async fn pipeline_run(
             format!("{:.1} s", measure::cpu_time(pid).as_secs_f64()),
         );
     }
+    report(
+        &label("failed, by category"),
+        failures_by_category(&stack, &id).await?,
+    );
     Ok(elapsed)
+}
+
+/// The file's failed results counted by category, e.g. `dns 4000, timeout 1500`.
+async fn failures_by_category(stack: &Stack, file_id: &str) -> anyhow::Result<String> {
+    let file_id: uuid::Uuid = file_id.parse()?;
+    let rows = stack
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT coalesce(error_category, 'none') AS category, count(*) AS n \
+             FROM results WHERE file_id = $1 AND status = 'failed' \
+             GROUP BY 1 ORDER BY 1",
+            [file_id.into()],
+        ))
+        .await?;
+    let mut counts = Vec::with_capacity(rows.len());
+    for row in rows {
+        let category: String = row.try_get("", "category")?;
+        let n: i64 = row.try_get("", "n")?;
+        counts.push(format!("{category} {n}"));
+    }
+    Ok(counts.join(", "))
 }

@@ -1,7 +1,7 @@
 //! Benchmark 3: reading a file of 500,000 results: a page near the start against one near the
 //! end, by position and filtered by status, and the whole CSV download.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sea_orm::ConnectionTrait;
 
@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let farm = FarmProcess::start(Duration::ZERO).await?;
+    let farm = FarmProcess::start(test_support::farm::Latency::None).await?;
     let stack = Stack::start(&farm, |_| {}).await?;
     let file_id = uuid::Uuid::now_v7();
     let seeded = Instant::now();

@@ -1,12 +1,20 @@
-//! Benchmark 1: the resolver alone, as the pipeline uses it, against the farm.
+//! Benchmark 1: the resolver alone, as the pipeline uses it, against the farm; optionally the
+//! same through `worker resolve`, the command people run.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
+use anyhow::Context as _;
 use futures::StreamExt;
+use test_support::farm::{FarmStats, Latency, NXDOMAIN_OVERRIDE};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use worker::{domain::Domain, resolver::Resolver};
 
 use crate::{
-    farm::{self, FarmProcess},
+    farm::{self, FarmProcess, Mix},
     measure, report,
 };
 
@@ -15,28 +23,67 @@ pub struct Args {
     /// Domains to resolve.
     #[arg(long, default_value_t = 10_000)]
     domains: usize,
-    /// Wait before every farm response.
-    #[arg(long, default_value_t = 50)]
-    latency_ms: u64,
+    /// Sites: `real-world` (dead, slow and awkward hosts among today's icon cases, log-normal
+    /// latency), `classic` (today's icon cases at 50 ms) or `scenario=weight,...`.
+    #[arg(long, default_value = "real-world")]
+    mix: String,
+    /// Wait before every farm response: milliseconds, `lognormal` (median 150 ms, sigma 1.31)
+    /// or `lognormal:MEDIAN_MS:SIGMA`. Default: the mix's.
+    #[arg(long, alias = "latency-ms")]
+    latency: Option<Latency>,
+    /// Seed of the mix's order and the farm's latency draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Domains resolved at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
-    /// Scenario mix, e.g. `relative=45,ico-only=20` (default: a top-sites-like mix).
+    /// Then resolve as many other domains of the mix through `worker resolve` (the release
+    /// binary beside this one), with the same concurrency, and report both.
     #[arg(long)]
-    mix: Option<String>,
+    through_command: bool,
+}
+
+/// How one domain ended, and how long it held its slot.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// The failure category, or `None` for a success.
+    pub category: Option<&'static str>,
+    /// The scheme of the chosen icon's URL (`https`, `http` or `data`), for a success.
+    pub scheme: Option<&'static str>,
+    /// Time from start to result (unknown through the command).
+    pub time: Option<Duration>,
 }
 
 /// What one resolver run measured.
 #[derive(Debug)]
 pub struct Throughput {
     pub elapsed: Duration,
-    pub succeeded: usize,
-    pub failures: std::collections::BTreeMap<&'static str, usize>,
-    pub requests: u64,
+    pub outcomes: Vec<Outcome>,
     /// The resolver's CPU time.
     pub cpu: Duration,
     /// The farm's CPU time.
     pub farm_cpu: Duration,
+    /// The farm's counters during the run.
+    pub farm: FarmStats,
+}
+
+impl Throughput {
+    /// Domains that got an icon.
+    pub fn succeeded(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.category.is_none())
+            .count()
+    }
+
+    /// Failures by category.
+    pub fn failures(&self) -> BTreeMap<&'static str, usize> {
+        let mut failures = BTreeMap::new();
+        for category in self.outcomes.iter().filter_map(|o| o.category) {
+            *failures.entry(category).or_insert(0) += 1;
+        }
+        failures
+    }
 }
 
 /// Resolves `domains` with `concurrency` through resolver settings aimed at `farm`.
@@ -50,94 +97,292 @@ pub async fn resolve_all(
         .iter()
         .map(|d| Domain::parse(d))
         .collect::<Result<_, _>>()?;
+    let stats_before = farm.stats().await?;
     let cpu_before = measure::cpu_time("self");
     let farm_cpu_before = farm.cpu_time();
     let started = Instant::now();
-    let outcomes: Vec<Result<(), &'static str>> = futures::stream::iter(parsed)
+    let outcomes: Vec<Outcome> = futures::stream::iter(parsed)
         .map(|domain| {
             let resolver = resolver.clone();
             async move {
-                match resolver.resolve(&domain).await.outcome {
-                    Ok(_) => Ok(()),
-                    Err(failure) => Err(failure.category.as_str()),
+                let started = Instant::now();
+                let outcome = resolver.resolve(&domain).await.outcome;
+                let time = Some(started.elapsed());
+                match outcome {
+                    Ok(icon) => Outcome {
+                        category: None,
+                        scheme: Some(scheme_of(&icon.url)),
+                        time,
+                    },
+                    Err(failure) => Outcome {
+                        category: Some(failure.category.as_str()),
+                        scheme: None,
+                        time,
+                    },
                 }
             }
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let mut failures = std::collections::BTreeMap::new();
-    for category in outcomes.iter().filter_map(|outcome| outcome.err()) {
-        *failures.entry(category).or_insert(0_usize) += 1;
-    }
+    let elapsed = started.elapsed();
+    let cpu = measure::cpu_time("self").saturating_sub(cpu_before);
+    let farm_cpu = farm.cpu_time().saturating_sub(farm_cpu_before);
     Ok(Throughput {
-        elapsed: started.elapsed(),
-        succeeded: outcomes.iter().filter(|outcome| outcome.is_ok()).count(),
-        failures,
-        requests: 0,
-        cpu: measure::cpu_time("self").saturating_sub(cpu_before),
-        farm_cpu: farm.cpu_time().saturating_sub(farm_cpu_before),
+        elapsed,
+        outcomes,
+        cpu,
+        farm_cpu,
+        farm: stats_since(&stats_before, &farm.stats().await?),
     })
 }
 
-/// The resolver's settings for benchmarks: every connection to the farm, its CA trusted,
-/// production rules otherwise (private addresses blocked, default limits).
+/// Resolves `domains` through `worker resolve --concurrency N`, reading its JSON lines.
+pub async fn resolve_through_command(
+    farm: &FarmProcess,
+    domains: &[String],
+    concurrency: usize,
+) -> anyhow::Result<Throughput> {
+    let stats_before = farm.stats().await?;
+    let farm_cpu_before = farm.cpu_time();
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(farm::sibling("worker")?)
+        .env_clear()
+        .env(
+            "RESOLVER_DNS_OVERRIDE",
+            format!("{NXDOMAIN_OVERRIDE}=NXDOMAIN"),
+        )
+        .env("RESOLVER_USER_AGENT", BENCH_USER_AGENT)
+        .env("RUST_LOG", "error")
+        .arg("resolve")
+        .arg("--connect-to")
+        .arg(farm.addr.to_string())
+        .arg("--ca-cert")
+        .arg(&farm.ca_cert)
+        .arg("--concurrency")
+        .arg(concurrency.clamp(1, usize::from(u16::MAX)).to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("failed to start `worker resolve`")?;
+    let pid = child.id().map(|id| id.to_string()).unwrap_or_default();
+    let mut stdin = child.stdin.take().context("worker stdin")?;
+    let input = domains.join("\n") + "\n";
+    let writer = tokio::spawn(async move {
+        stdin.write_all(input.as_bytes()).await?;
+        stdin.shutdown().await
+    });
+    let mut lines =
+        tokio::io::BufReader::new(child.stdout.take().context("worker stdout")?).lines();
+    let mut outcomes = Vec::with_capacity(domains.len());
+    let mut cpu = Duration::ZERO;
+    while let Some(line) = lines.next_line().await? {
+        let value: serde_json::Value = serde_json::from_str(&line)?;
+        outcomes.push(Outcome {
+            category: value["category"].as_str().map(category_name),
+            scheme: value["favicon_url"].as_str().map(scheme_of),
+            time: None,
+        });
+        if outcomes.len() == domains.len() {
+            // Read before the process exits and its counters go.
+            cpu = measure::cpu_time(&pid);
+        }
+    }
+    let elapsed = started.elapsed();
+    writer.await??;
+    let status = child.wait().await?;
+    anyhow::ensure!(status.success(), "`worker resolve` ended with {status}");
+    Ok(Throughput {
+        elapsed,
+        outcomes,
+        cpu,
+        farm_cpu: farm.cpu_time().saturating_sub(farm_cpu_before),
+        farm: stats_since(&stats_before, &farm.stats().await?),
+    })
+}
+
+/// The static name of a failure category printed by `worker resolve`.
+fn category_name(category: &str) -> &'static str {
+    use worker::resolver::FailureCategory::*;
+    [
+        InvalidDomain,
+        Dns,
+        Connect,
+        Tls,
+        Timeout,
+        HttpStatus,
+        NotImage,
+        NoIcon,
+        Blocked,
+        TooLarge,
+    ]
+    .into_iter()
+    .map(|c| c.as_str())
+    .find(|name| *name == category)
+    .unwrap_or("unknown")
+}
+
+fn scheme_of(url: &str) -> &'static str {
+    match url.split_once(':').map(|(scheme, _)| scheme) {
+        Some("https") => "https",
+        Some("http") => "http",
+        Some("data") => "data",
+        _ => "other",
+    }
+}
+
+/// The counters of `after` less those of `before` (open connections as of `after`).
+fn stats_since(before: &FarmStats, after: &FarmStats) -> FarmStats {
+    FarmStats {
+        requests: after.requests.saturating_sub(before.requests),
+        html_pages_https: after
+            .html_pages_https
+            .saturating_sub(before.html_pages_https),
+        html_pages_http: after.html_pages_http.saturating_sub(before.html_pages_http),
+        tls_handshakes: after.tls_handshakes.saturating_sub(before.tls_handshakes),
+        tls_failures: after.tls_failures.saturating_sub(before.tls_failures),
+        certificates_issued: after
+            .certificates_issued
+            .saturating_sub(before.certificates_issued),
+        certificate_micros: after
+            .certificate_micros
+            .saturating_sub(before.certificate_micros),
+        open_connections: after.open_connections,
+    }
+}
+
+/// The User-Agent of benchmark requests.
+const BENCH_USER_AGENT: &str = "favicon-pipeline-bench";
+
+/// The resolver's settings for benchmarks: every connection to the farm, its CA trusted, the
+/// farm's dead names non-existent, production rules otherwise (private addresses blocked,
+/// default limits and deadlines).
 pub fn farm_settings(farm: &FarmProcess) -> common::config::ResolverSettings {
     common::config::ResolverSettings {
         connect_to: Some(farm.addr),
         ca_cert: Some(farm.ca_cert.clone()),
-        user_agent: "favicon-pipeline-bench".to_owned(),
+        dns_nxdomain: vec![NXDOMAIN_OVERRIDE.to_owned()],
+        user_agent: BENCH_USER_AGENT.to_owned(),
         ..common::config::ResolverSettings::default()
     }
 }
 
+/// The mix and farm latency that `mix` and `latency` (the options) select.
+pub fn mix_and_latency(
+    mix: &str,
+    latency: Option<Latency>,
+    seed: u64,
+) -> anyhow::Result<(Mix, Latency)> {
+    let mix = farm::mix(mix)?;
+    let latency = latency.unwrap_or(mix.latency).with_seed(seed);
+    Ok((mix, latency))
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let mix = match &args.mix {
-        Some(text) => farm::parse_mix(text)?,
-        None => farm::DEFAULT_MIX.to_vec(),
-    };
-    let latency = Duration::from_millis(args.latency_ms);
+    let (mix, latency) = mix_and_latency(&args.mix, args.latency, args.seed)?;
     let farm = FarmProcess::start(latency).await?;
-    let domains = farm::domains(args.domains, &mix, 0);
-    let requests_before = farm_requests(&farm).await;
+    let domains = farm::domains(args.domains, &mix, 0, args.seed);
+    report("mix", &mix.name);
+    report("domains", args.domains);
+    report("latency per response", describe(latency));
+    report("concurrency", args.concurrency);
     let run = resolve_all(&farm, &domains, args.concurrency).await?;
-    let requests = farm_requests(&farm).await.saturating_sub(requests_before);
-    let run = Throughput { requests, ..run };
-    print_throughput(&args, latency, &run);
+    print_throughput("", latency, args.concurrency, &run);
+    if args.through_command {
+        let domains = farm::domains(args.domains, &mix, 50_000_000, args.seed);
+        let command = resolve_through_command(&farm, &domains, args.concurrency).await?;
+        print_throughput("worker resolve: ", latency, args.concurrency, &command);
+        report(
+            "worker resolve / library throughput",
+            format!(
+                "{:.2}",
+                run.elapsed.as_secs_f64() / command.elapsed.as_secs_f64()
+            ),
+        );
+    }
     Ok(())
 }
 
-fn print_throughput(args: &Args, latency: Duration, run: &Throughput) {
+/// The latency for people: `50.00 ms`, or the log-normal's parameters and figures.
+pub fn describe(latency: Latency) -> String {
+    match latency {
+        Latency::LogNormal { median, sigma, .. } => format!(
+            "log-normal, median {}, sigma {sigma} (p99 {}, mean {})",
+            measure::ms(median),
+            measure::ms(median.mul_f64((2.326 * sigma).exp())),
+            measure::ms(latency.mean()),
+        ),
+        other => measure::ms(other.mean()),
+    }
+}
+
+/// Prints a run's figures, each name starting with `prefix`.
+pub fn print_throughput(prefix: &str, latency: Latency, concurrency: usize, run: &Throughput) {
+    let figure = |name: &str, value: String| report(&format!("{prefix}{name}"), value);
     #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-    let (domains, requests) = (args.domains as f64, run.requests as f64);
+    let (domains, requests) = (run.outcomes.len() as f64, run.farm.requests as f64);
     let seconds = run.elapsed.as_secs_f64();
-    let per_domain = if requests > 0.0 {
-        requests / domains
-    } else {
-        f64::NAN
-    };
-    #[expect(clippy::cast_precision_loss, reason = "small counts")]
-    let bound = args.concurrency as f64 / (per_domain * latency.as_secs_f64());
     let rate = domains / seconds;
-    report("domains", args.domains);
-    report("latency per response", measure::ms(latency));
-    report("concurrency", args.concurrency);
-    report("succeeded", run.succeeded);
-    report("failed, by category", format!("{:?}", run.failures));
-    report("elapsed", format!("{seconds:.2} s"));
-    report("farm requests per domain", format!("{per_domain:.2}"));
-    report("throughput", format!("{rate:.0} domains/s"));
-    report(
-        "bound concurrency/(requests x latency)",
-        format!("{bound:.0} domains/s"),
+    let by_scheme = |scheme: &str| {
+        run.outcomes
+            .iter()
+            .filter(|o| o.category.is_none() && o.scheme == Some(scheme))
+            .count()
+    };
+    figure(
+        "succeeded (icon over https / http / data:)",
+        format!(
+            "{} ({} / {} / {})",
+            run.succeeded(),
+            by_scheme("https"),
+            by_scheme("http"),
+            by_scheme("data")
+        ),
     );
-    report("ratio to the bound", format!("{:.2}", rate / bound));
+    figure("failed, by category", format!("{:?}", run.failures()));
+    figure("elapsed", format!("{seconds:.2} s"));
+    figure("throughput", format!("{rate:.0} domains/s"));
+    print_held_time(&figure, run);
+    let per_domain = requests / domains;
+    figure("farm requests per domain", format!("{per_domain:.2}"));
+    let farm = &run.farm;
+    figure(
+        "farm: HTML pages served over https / http",
+        format!("{} / {}", farm.html_pages_https, farm.html_pages_http),
+    );
+    figure(
+        "farm: TLS handshakes completed / failed",
+        format!("{} / {}", farm.tls_handshakes, farm.tls_failures),
+    );
+    figure(
+        "farm: connections open at the end (pooled ones too)",
+        farm.open_connections.to_string(),
+    );
+    if farm.certificates_issued > 0 {
+        #[expect(clippy::cast_precision_loss, reason = "small counts")]
+        let each = farm.certificate_micros as f64 / farm.certificates_issued as f64;
+        figure(
+            "farm: certificates issued (cost each)",
+            format!("{} ({each:.0} µs)", farm.certificates_issued),
+        );
+    }
+    if let Latency::Fixed(wait) = latency {
+        #[expect(clippy::cast_precision_loss, reason = "small counts")]
+        let bound = concurrency as f64 / (per_domain * wait.as_secs_f64());
+        figure(
+            "bound concurrency/(requests x latency)",
+            format!("{bound:.0} domains/s"),
+        );
+        figure("ratio to the bound", format!("{:.2}", rate / bound));
+    }
     let per_thousand = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / domains;
-    report(
+    figure(
         "resolver CPU per 1,000 domains",
         format!("{:.2} s", per_thousand(run.cpu)),
     );
-    report(
+    figure(
         "farm CPU per 1,000 domains",
         format!("{:.2} s", per_thousand(run.farm_cpu)),
     );
@@ -145,13 +390,57 @@ fn print_throughput(args: &Args, latency: Duration, run: &Throughput) {
     #[expect(clippy::cast_precision_loss, reason = "a core count")]
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     let cpu_per_domain = (run.cpu + run.farm_cpu).as_secs_f64() / domains;
-    report(
+    figure(
         "CPU ceiling (cores / CPU per domain, both)",
         format!("{:.0} domains/s on {cores} cores", cores / cpu_per_domain),
     );
 }
 
-/// Requests the farm served so far (0 if it cannot tell).
-async fn farm_requests(farm: &FarmProcess) -> u64 {
-    farm.requests().await.unwrap_or(0)
+/// Per-domain times, and the slot time failing domains held, by category.
+fn print_held_time(figure: &impl Fn(&str, String), run: &Throughput) {
+    let mut times: Vec<Duration> = run.outcomes.iter().filter_map(|o| o.time).collect();
+    if times.is_empty() {
+        return;
+    }
+    let total: Duration = times.iter().sum();
+    let mut held: BTreeMap<&str, (usize, Duration)> = BTreeMap::new();
+    for outcome in &run.outcomes {
+        let entry = held
+            .entry(outcome.category.unwrap_or("success"))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += outcome.time.unwrap_or_default();
+    }
+    let failing: Duration = held
+        .iter()
+        .filter(|(name, _)| **name != "success")
+        .map(|(_, (_, time))| *time)
+        .sum();
+    figure(
+        "time per domain p50 / p90 / p99",
+        format!(
+            "{} / {} / {}",
+            measure::ms(measure::quantile(&mut times, 0.5)),
+            measure::ms(measure::quantile(&mut times, 0.9)),
+            measure::ms(measure::quantile(&mut times, 0.99)),
+        ),
+    );
+    figure(
+        "slot time held by failing domains",
+        format!(
+            "{:.0} of {:.0} domain-s ({:.0} %)",
+            failing.as_secs_f64(),
+            total.as_secs_f64(),
+            100.0 * failing.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE)
+        ),
+    );
+    let by_category: Vec<String> = held
+        .iter()
+        .map(|(name, (count, time))| {
+            #[expect(clippy::cast_precision_loss, reason = "small counts")]
+            let mean = time.as_secs_f64() / *count as f64;
+            format!("{name} {:.0} s (mean {mean:.2} s)", time.as_secs_f64())
+        })
+        .collect();
+    figure("slot time by outcome", by_category.join(", "));
 }

@@ -257,6 +257,11 @@ pub struct ResolverSettings {
     /// `RESOLVER_DNS_OVERRIDE` (`name=IP,name=IP`, empty by default): answers used instead of
     /// DNS for these names (like curl's `--resolve`), checked like real answers. For tests.
     pub dns_override: Vec<(String, std::net::IpAddr)>,
+    /// The `name=NXDOMAIN` entries of `RESOLVER_DNS_OVERRIDE`: names the resolver treats as
+    /// non-existent, failing like DNS does for them, without a query. An entry is a name, or
+    /// `*.suffix` for every name under `suffix`, so that one entry covers a benchmark's dead
+    /// names. For tests and benchmarks.
+    pub dns_nxdomain: Vec<String>,
     /// `RESOLVER_CA_CERT` (a PEM file, unset by default): an extra trusted root certificate,
     /// for test servers.
     pub ca_cert: Option<std::path::PathBuf>,
@@ -281,6 +286,7 @@ impl Default for ResolverSettings {
             cache_ttl: Duration::from_secs(86_400),
             connect_to: None,
             dns_override: Vec::new(),
+            dns_nxdomain: Vec::new(),
             ca_cert: None,
             allow_private: false,
         }
@@ -295,6 +301,11 @@ impl ResolverSettings {
 
     fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
         let default = Self::default();
+        let dns = match env.optional("RESOLVER_DNS_OVERRIDE") {
+            Some(value) => parse_dns_override(&value)
+                .map_err(|reason| env.invalid("RESOLVER_DNS_OVERRIDE", &value, reason))?,
+            None => DnsOverrides::default(),
+        };
         Ok(Self {
             domain_timeout: Duration::from_secs(
                 env.positive_or("RESOLVER_TIMEOUT_SECS", default.domain_timeout.as_secs())?,
@@ -318,38 +329,50 @@ impl ResolverSettings {
                 env.parse_or("RESOLVER_CACHE_TTL_SECS", default.cache_ttl.as_secs())?,
             ),
             connect_to: env.parse_optional("RESOLVER_CONNECT_TO")?,
-            dns_override: match env.optional("RESOLVER_DNS_OVERRIDE") {
-                Some(value) => parse_dns_override(&value)
-                    .map_err(|reason| env.invalid("RESOLVER_DNS_OVERRIDE", &value, reason))?,
-                None => default.dns_override,
-            },
+            dns_override: dns.addresses,
+            dns_nxdomain: dns.nxdomain,
             ca_cert: env.optional("RESOLVER_CA_CERT").map(Into::into),
             allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", default.allow_private)?,
         })
     }
 }
 
-/// Parses `name=IP,name=IP` (names lower-cased, a trailing dot removed).
-pub fn parse_dns_override(value: &str) -> Result<Vec<(String, std::net::IpAddr)>, String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            let (name, ip) = entry
-                .split_once('=')
-                .ok_or_else(|| format!("{entry:?} is not name=IP"))?;
-            let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-            if name.is_empty() {
-                return Err(format!("{entry:?} has no name"));
-            }
-            let ip = ip
-                .trim()
+/// What `RESOLVER_DNS_OVERRIDE` holds: addresses for some names, and names that do not exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsOverrides {
+    /// `name=IP` entries, in order (a name may have several addresses).
+    pub addresses: Vec<(String, std::net::IpAddr)>,
+    /// `name=NXDOMAIN` entries: a name, or `*.suffix` for every name under `suffix`.
+    pub nxdomain: Vec<String>,
+}
+
+/// Parses `name=IP,name=NXDOMAIN,*.suffix=NXDOMAIN` (names lower-cased, a trailing dot
+/// removed; `NXDOMAIN` in any case). A `*.` pattern may only say `NXDOMAIN`.
+pub fn parse_dns_override(value: &str) -> Result<DnsOverrides, String> {
+    let mut overrides = DnsOverrides::default();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, answer) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("{entry:?} is not name=IP or name=NXDOMAIN"))?;
+        let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+        let pattern = name.strip_prefix("*.");
+        let bare = pattern.unwrap_or(&name);
+        if bare.is_empty() || bare.starts_with('.') || bare.contains('*') {
+            return Err(format!("{entry:?} has no valid name"));
+        }
+        let answer = answer.trim();
+        if answer.eq_ignore_ascii_case("nxdomain") {
+            overrides.nxdomain.push(name);
+        } else if pattern.is_some() {
+            return Err(format!("{entry:?}: a *. pattern can only say NXDOMAIN"));
+        } else {
+            let ip = answer
                 .parse()
                 .map_err(|e| format!("{entry:?} has an invalid address: {e}"))?;
-            Ok((name, ip))
-        })
-        .collect()
+            overrides.addresses.push((name, ip));
+        }
+    }
+    Ok(overrides)
 }
 
 /// The log output format.
@@ -552,6 +575,29 @@ mod tests {
                 .to_string()
                 .contains("RESOLVER_DNS_OVERRIDE")
         );
+    }
+
+    #[test]
+    fn dns_overrides_can_say_a_name_or_a_whole_suffix_does_not_exist() {
+        let mut vars = minimal();
+        vars.insert(
+            "RESOLVER_DNS_OVERRIDE",
+            "gone.test=NXDOMAIN, *.NX.test.=nxdomain, up.test=127.0.0.1",
+        );
+        let resolver = settings(&vars).unwrap().resolver;
+        assert_eq!(resolver.dns_nxdomain, ["gone.test", "*.nx.test"]);
+        assert_eq!(
+            resolver.dns_override,
+            [("up.test".to_owned(), "127.0.0.1".parse().unwrap())]
+        );
+        for invalid in [
+            "*.x.test=127.0.0.1",
+            "*.=NXDOMAIN",
+            "a.*.test=NXDOMAIN",
+            "=NXDOMAIN",
+        ] {
+            assert!(parse_dns_override(invalid).is_err(), "{invalid}");
+        }
     }
 
     #[test]

@@ -205,6 +205,12 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
                 .dns_override
                 .iter()
                 .map(|(name, ip)| format!("{name}={ip}"))
+                .chain(
+                    resolver
+                        .dns_nxdomain
+                        .iter()
+                        .map(|name| format!("{name}=NXDOMAIN")),
+                )
                 .collect::<Vec<_>>()
                 .join(","),
         ),

@@ -1,11 +1,12 @@
 //! `worker resolve`: resolves domains with the pipeline's resolver, without the pipeline, and
-//! prints one JSON object per line, in input order.
+//! prints one JSON object per line as each result completes, with the entry's position in the
+//! input: a slow domain holds back only its own line.
 
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use common::config::ResolverSettings;
-use futures::{StreamExt, stream};
+use futures::{StreamExt, future, stream};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
@@ -38,6 +39,9 @@ pub struct ResolveArgs {
 /// One output line.
 #[derive(Debug, Serialize)]
 struct Line {
+    /// The entry's index in the input, from 0: the argument's, or the stdin line's (blank
+    /// lines are counted, and print nothing).
+    position: usize,
     /// The normalised domain, or the entry as given when it is not a domain.
     domain: String,
     /// `success` or `failed`.
@@ -68,20 +72,34 @@ pub async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     }
     let resolver = Resolver::new(&settings).context("failed to build the resolver")?;
     let entries = if args.domains.is_empty() {
-        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        let mut entries = Vec::new();
-        while let Some(line) = lines.next_line().await.context("failed to read stdin")? {
-            entries.push(line);
-        }
-        entries
+        stdin_lines().boxed()
     } else {
-        args.domains
+        stream::iter(args.domains.into_iter().map(Ok)).boxed()
     };
-    let mut results = stream::iter(entries.into_iter().filter(|e| !e.trim().is_empty()))
-        .map(|entry| resolve_one(&resolver, entry))
-        .buffered(usize::from(args.concurrency));
+    // Results come out as they complete, not in input order: a domain that takes its whole
+    // deadline does not hold back the lines of the domains after it.
+    let mut results = entries
+        .enumerate()
+        .filter(|(_, entry)| {
+            future::ready(
+                entry
+                    .as_ref()
+                    .map_or(true, |entry| !entry.trim().is_empty()),
+            )
+        })
+        .map(|(position, entry)| {
+            let resolver = &resolver;
+            async move {
+                match entry {
+                    Ok(entry) => Ok(resolve_one(resolver, position, entry).await),
+                    Err(error) => Err(error),
+                }
+            }
+        })
+        .buffer_unordered(usize::from(args.concurrency));
     let mut stdout = tokio::io::stdout();
     while let Some(line) = results.next().await {
+        let line = line.context("failed to read stdin")?;
         let mut json = serde_json::to_vec(&line).context("failed to encode a result")?;
         json.push(b'\n');
         stdout
@@ -93,11 +111,26 @@ pub async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn resolve_one(resolver: &Resolver, entry: String) -> Line {
+/// Standard input's lines, read as they are needed.
+fn stdin_lines() -> impl futures::Stream<Item = std::io::Result<String>> {
+    let lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    stream::unfold(Some(lines), |lines| async move {
+        let mut lines = lines?;
+        match lines.next_line().await {
+            Ok(Some(line)) => Some((Ok(line), Some(lines))),
+            Ok(None) => None,
+            // Report the error once, then stop.
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+}
+
+async fn resolve_one(resolver: &Resolver, position: usize, entry: String) -> Line {
     let domain = match Domain::parse(&entry) {
         Ok(domain) => domain,
         Err(reason) => {
             return Line {
+                position,
                 domain: entry.trim().to_owned(),
                 status: "failed",
                 favicon_url: None,
@@ -118,6 +151,7 @@ async fn resolve_one(resolver: &Resolver, entry: String) -> Line {
         Err(failure) => ("failed", None, Some(failure)),
     };
     Line {
+        position,
         domain: domain.to_string(),
         status,
         favicon_url: icon.as_ref().map(|i| i.url.clone()),

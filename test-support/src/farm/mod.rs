@@ -3,10 +3,17 @@
 //! real web has without leaving the machine.
 //!
 //! The first byte of each connection tells TLS (0x16, a handshake record) from plain HTTP; the
-//! host is the SNI name and the `Host` header. Certificates come from a test CA made at start
-//! ([`Farm::ca_cert_path`] for `--ca-cert`). What each host answers is in [`scenarios`].
+//! host is the SNI name and the `Host` header. Each SNI name gets a certificate of its own from
+//! a test CA made at start ([`Farm::ca_cert_path`] for `--ca-cert`). What each host answers is
+//! in [`scenarios`]; how long it waits first, in [`Latency`].
+//!
+//! Dead hosts are decided per name once the client has spoken: after the ClientHello (SNI) a
+//! TLS connection can be reset (`refused`) or left unanswered (`tls-stall`); after the request
+//! head a connection can be reset or left unanswered (`hang`). Waits cost the farm no CPU: a
+//! hanging connection is a parked task, released when the client gives up.
 
 pub mod images;
+pub mod latency;
 pub mod scenarios;
 mod tls;
 
@@ -15,7 +22,10 @@ use std::{
     convert::Infallible,
     net::SocketAddr,
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -24,20 +34,19 @@ use common::config::ResolverSettings;
 use hyper::{Request, Response, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite},
     net::{TcpListener, TcpStream},
 };
 
-use scenarios::Reply;
-pub use scenarios::SCENARIOS;
+pub use latency::Latency;
+use scenarios::{Handshake, Reply};
+pub use scenarios::{NXDOMAIN_OVERRIDE, SCENARIOS};
 
 /// How the farm behaves.
 #[derive(Debug, Clone, Default)]
 pub struct FarmConfig {
     /// Waited before every response (benchmarks).
-    pub latency: Duration,
-    /// More names for the certificate (it already holds `*.test` and every scenario host).
-    pub extra_names: Vec<String>,
+    pub latency: Latency,
 }
 
 /// A running farm; stops accepting when dropped.
@@ -48,8 +57,30 @@ pub struct Farm {
     /// The test CA, PEM.
     pub ca_pem: String,
     ca_file: tempfile::NamedTempFile,
-    requests: Arc<Mutex<HashMap<String, u64>>>,
+    state: Arc<State>,
     accept: tokio::task::JoinHandle<()>,
+}
+
+/// What the farm has done so far, for benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FarmStats {
+    /// HTTP requests received, every host and scheme.
+    pub requests: u64,
+    /// 2xx HTML responses sent over https (home pages, after redirects).
+    pub html_pages_https: u64,
+    /// The same over plain http.
+    pub html_pages_http: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed after the ClientHello: the client refused the certificate,
+    /// the name has none, or the client gave up (its deadline passed) mid-handshake.
+    pub tls_failures: u64,
+    /// Leaf certificates issued (one per SNI name not in the cache).
+    pub certificates_issued: u64,
+    /// Time spent issuing them, in microseconds.
+    pub certificate_micros: u64,
+    /// Connections open now.
+    pub open_connections: u64,
 }
 
 /// Why a connection is closed without an answer.
@@ -57,11 +88,38 @@ pub struct Farm {
 #[error("the farm refuses this host")]
 struct Refused;
 
+#[derive(Debug, Default)]
+struct Counters {
+    html_pages_https: AtomicU64,
+    html_pages_http: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_failures: AtomicU64,
+    open_connections: AtomicU64,
+}
+
 #[derive(Debug)]
 struct State {
     tls: Arc<rustls::ServerConfig>,
-    latency: Duration,
-    requests: Arc<Mutex<HashMap<String, u64>>>,
+    issuing: Arc<tls::IssuingStats>,
+    latency: Latency,
+    requests: Mutex<HashMap<String, u64>>,
+    counters: Counters,
+}
+
+/// Counts a connection as open while it lives.
+struct OpenConnection<'a>(&'a AtomicU64);
+
+impl<'a> OpenConnection<'a> {
+    fn new(open: &'a AtomicU64) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Farm {
@@ -72,43 +130,39 @@ impl Farm {
 
     /// Starts a farm.
     pub async fn start_with(config: FarmConfig) -> Self {
-        let mut names = vec!["*.test".to_owned()];
-        for scenario in SCENARIOS {
-            names.push(format!("{scenario}.test"));
-            names.push(format!("www.{scenario}.test"));
-        }
-        names.extend(config.extra_names.iter().cloned());
         let refuse: Vec<&str> = scenarios::REFUSED
             .iter()
             .chain(scenarios::REFUSE_TLS_ONLY)
             .copied()
             .collect();
-        let tls = tls::generate(&names, &refuse, scenarios::UNTRUSTED);
+        let tls = tls::generate(&refuse, scenarios::UNTRUSTED);
         let mut ca_file = tempfile::NamedTempFile::new().expect("CA file");
         std::io::Write::write_all(&mut ca_file, tls.ca_pem.as_bytes()).expect("write CA file");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the farm");
         let addr = listener.local_addr().expect("farm address");
-        let requests = Arc::new(Mutex::new(HashMap::new()));
         let state = Arc::new(State {
             tls: tls.config,
+            issuing: tls.issuing,
             latency: config.latency,
-            requests: Arc::clone(&requests),
+            requests: Mutex::default(),
+            counters: Counters::default(),
         });
+        let serving = Arc::clone(&state);
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                tokio::spawn(serve(stream, Arc::clone(&state)));
+                tokio::spawn(serve(stream, Arc::clone(&serving)));
             }
         });
         Self {
             addr,
             ca_pem: tls.ca_pem,
             ca_file,
-            requests,
+            state,
             accept,
         }
     }
@@ -120,19 +174,36 @@ impl Farm {
 
     /// Requests received so far with this `Host`.
     pub fn requests_to(&self, host: &str) -> u64 {
-        let requests = self.requests.lock().expect("request counts");
+        let requests = self.state.requests.lock().expect("request counts");
         requests.get(host).copied().unwrap_or_default()
     }
 
     /// Requests received so far, all hosts together.
     pub fn total_requests(&self) -> u64 {
-        let requests = self.requests.lock().expect("request counts");
+        let requests = self.state.requests.lock().expect("request counts");
         requests.values().sum()
+    }
+
+    /// What the farm has done so far.
+    pub fn stats(&self) -> FarmStats {
+        let counters = &self.state.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        FarmStats {
+            requests: self.total_requests(),
+            html_pages_https: load(&counters.html_pages_https),
+            html_pages_http: load(&counters.html_pages_http),
+            tls_handshakes: load(&counters.tls_handshakes),
+            tls_failures: load(&counters.tls_failures),
+            certificates_issued: self.state.issuing.issued(),
+            certificate_micros: self.state.issuing.micros(),
+            open_connections: load(&counters.open_connections),
+        }
     }
 
     /// Resolver settings that send everything to this farm and trust its CA, with private
     /// addresses blocked, `loopback.test` resolving to 127.0.0.1 and `private.test` to
-    /// 10.0.0.1 (both checked like DNS answers), a 5 s deadline and no retries.
+    /// 10.0.0.1 (both checked like DNS answers), names under `nx.test` not existing, a 5 s
+    /// deadline and no retries.
     pub fn resolver_settings(&self) -> ResolverSettings {
         ResolverSettings {
             domain_timeout: Duration::from_secs(5),
@@ -144,6 +215,7 @@ impl Farm {
                 ("loopback.test".to_owned(), [127, 0, 0, 1].into()),
                 ("private.test".to_owned(), [10, 0, 0, 1].into()),
             ],
+            dns_nxdomain: vec![NXDOMAIN_OVERRIDE.to_owned()],
             ca_cert: Some(self.ca_cert_path().to_owned()),
             allow_private: false,
             ..ResolverSettings::default()
@@ -157,33 +229,97 @@ impl Drop for Farm {
     }
 }
 
-async fn serve(stream: TcpStream, state: Arc<State>) {
+async fn serve(mut stream: TcpStream, state: Arc<State>) {
+    let _open = OpenConnection::new(&state.counters.open_connections);
     let mut first = [0_u8; 1];
     if !matches!(stream.peek(&mut first).await, Ok(1)) {
         return;
     }
-    if first[0] == 0x16 {
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&state.tls));
-        if let Ok(tls) = acceptor.accept(stream).await {
-            serve_http(tls, state, "https").await;
-        }
+    let reset = if first[0] == 0x16 {
+        serve_tls(&mut stream, &state).await
     } else {
-        serve_http(stream, state, "http").await;
+        serve_http(&mut stream, &state, "http").await
+    };
+    if reset {
+        reset_connection(stream);
     }
 }
 
-async fn serve_http<I>(io: I, state: Arc<State>, scheme: &'static str)
+/// Reads the ClientHello, then completes the handshake, stalls or resets as the SNI name's
+/// scenario says. True when the connection is to be reset.
+async fn serve_tls(stream: &mut TcpStream, state: &Arc<State>) -> bool {
+    let acceptor = rustls::server::Acceptor::default();
+    let Ok(start) = tokio_rustls::LazyConfigAcceptor::new(acceptor, &mut *stream).await else {
+        return false;
+    };
+    let name = start
+        .client_hello()
+        .server_name()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match scenarios::handshake(&name) {
+        Handshake::Reset => true,
+        Handshake::Stall => {
+            drop(start);
+            hold(stream).await;
+            false
+        }
+        Handshake::Complete => match start.into_stream(Arc::clone(&state.tls)).await {
+            Ok(tls) => {
+                state
+                    .counters
+                    .tls_handshakes
+                    .fetch_add(1, Ordering::Relaxed);
+                serve_http(tls, state, "https").await
+            }
+            Err(_) => {
+                state.counters.tls_failures.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        },
+    }
+}
+
+/// Keeps a connection open without a word until the client closes it (or [`HANG_LIMIT`]).
+///
+/// [`HANG_LIMIT`]: scenarios::HANG_LIMIT
+async fn hold(stream: &mut TcpStream) {
+    let mut sink = [0_u8; 1024];
+    let _ = tokio::time::timeout(scenarios::HANG_LIMIT, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// Closes with a reset (RST), as a host with nothing listening answers a connection.
+fn reset_connection(stream: TcpStream) {
+    // A zero linger makes close send RST at once: it never blocks, which is what the
+    // deprecation warns about.
+    #[expect(deprecated, reason = "a zero linger never blocks the thread")]
+    let _ = stream.set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+/// Serves HTTP/1.1 on `io`. True when a reply asked for the connection to be reset.
+async fn serve_http<I>(io: I, state: &Arc<State>, scheme: &'static str) -> bool
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let service = service_fn(move |request: Request<Incoming>| {
-        let state = Arc::clone(&state);
-        async move { state.answer(&request, scheme).await }
-    });
+    let reset = Arc::new(AtomicBool::new(false));
+    let service = {
+        let (state, reset) = (Arc::clone(state), Arc::clone(&reset));
+        service_fn(move |request: Request<Incoming>| {
+            let (state, reset) = (Arc::clone(&state), Arc::clone(&reset));
+            async move { state.answer(&request, scheme, &reset).await }
+        })
+    };
     // Clients that go away, and refused hosts, end connections with errors: that is fine.
+    // A client that gives up on a pending answer closes the connection, which hyper sees
+    // and drops the answer's task: nothing is left waiting.
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
         .await;
+    reset.load(Ordering::Relaxed)
 }
 
 impl State {
@@ -191,6 +327,7 @@ impl State {
         &self,
         request: &Request<Incoming>,
         scheme: &'static str,
+        reset: &AtomicBool,
     ) -> Result<Response<Body>, Refused> {
         let host = request
             .headers()
@@ -211,21 +348,40 @@ impl State {
             .expect("request counts")
             .entry(host.clone())
             .or_default() += 1;
-        if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
+        let path = request.uri().path().to_owned();
+        let wait = self.latency.for_response(&host, &path);
+        let reply = scenarios::reply(&scenarios::Request { scheme, host, path });
+        match reply {
+            Reply::Refuse => {
+                reset.store(true, Ordering::Relaxed);
+                return Err(Refused);
+            }
+            Reply::Hang => {
+                tokio::time::sleep(scenarios::HANG_LIMIT).await;
+                return Err(Refused);
+            }
+            _ => {}
         }
-        let reply = scenarios::reply(&scenarios::Request {
-            scheme,
-            host,
-            path: request.uri().path().to_owned(),
-        });
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let pages = match scheme {
+            "https" => &self.counters.html_pages_https,
+            _ => &self.counters.html_pages_http,
+        };
         Ok(match reply {
-            Reply::Refuse => return Err(Refused),
+            Reply::Refuse | Reply::Hang => return Err(Refused),
             Reply::Full {
                 status,
                 headers,
                 body,
             } => {
+                let html = headers
+                    .iter()
+                    .any(|(name, value)| *name == "content-type" && value.starts_with("text/html"));
+                if html && (200..300).contains(&status) {
+                    pages.fetch_add(1, Ordering::Relaxed);
+                }
                 let mut response = Response::builder().status(status);
                 for (name, value) in headers {
                     response = response.header(name, value);
@@ -237,6 +393,7 @@ impl State {
                 interval,
                 max,
             } => {
+                pages.fetch_add(1, Ordering::Relaxed);
                 let start = (0_usize, Some(prefix));
                 let drip = futures::stream::unfold(start, move |(sent, prefix)| async move {
                     if sent >= max {
@@ -254,6 +411,27 @@ impl State {
                 Response::builder()
                     .header("content-type", "text/html")
                     .body(Body::from_stream(drip))
+                    .expect("a valid response")
+            }
+            Reply::Trickle {
+                body,
+                chunk,
+                interval,
+            } => {
+                pages.fetch_add(1, Ordering::Relaxed);
+                let chunks = body.chunks(chunk.max(1)).enumerate();
+                let trickle = futures::StreamExt::then(
+                    futures::stream::iter(chunks),
+                    move |(n, piece)| async move {
+                        if n > 0 {
+                            tokio::time::sleep(interval).await;
+                        }
+                        Ok::<_, Infallible>(piece)
+                    },
+                );
+                Response::builder()
+                    .header("content-type", "text/html; charset=utf-8")
+                    .body(Body::from_stream(trickle))
                     .expect("a valid response")
             }
         })

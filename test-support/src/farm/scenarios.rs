@@ -4,6 +4,10 @@
 //!
 //! On every host a last path segment `{w}x{h}.{png,ico,gif,svg}` (any case) is an image of
 //! that size, so pages link to `/i/32x32.png` and get a real 32x32 PNG.
+//!
+//! The real-world scenarios (`hang`, `tls-stall`, `refused`, `nxdomain`, `server-error`,
+//! `forbidden`, `trickle`, `redirects`, `large-page`) fail or slow the resolver the way dead
+//! and slow hosts do: every wait is a real wait on an open connection, never a shortcut.
 
 use std::{sync::OnceLock, time::Duration};
 
@@ -45,7 +49,56 @@ pub const SCENARIOS: &[&str] = &[
     "metadata-redirect",
     "bad-cert",
     "static",
+    "hang",
+    "tls-stall",
+    "refused",
+    "nxdomain",
+    "server-error",
+    "forbidden",
+    "trickle",
+    "redirects",
+    "large-page",
 ];
+
+/// Names under this suffix do not exist for a resolver given [`NXDOMAIN_OVERRIDE`]; the
+/// `nxdomain` scenario's hosts live there ([`host_name`]).
+pub const NXDOMAIN_SUFFIX: &str = ".nx.test";
+/// The `dns_nxdomain` entry (`RESOLVER_DNS_OVERRIDE=*.nx.test=NXDOMAIN`) under which the
+/// `nxdomain` scenario's names do not resolve.
+pub const NXDOMAIN_OVERRIDE: &str = "*.nx.test";
+
+/// How long a hanging host keeps a connection open without answering, when the client does
+/// not give up first: far beyond any resolver deadline, and a bound on what the farm holds.
+pub const HANG_LIMIT: Duration = Duration::from_secs(120);
+
+/// Host `n` of `scenario`, e.g. `relative-17.test` (`nxdomain-17.nx.test` for `nxdomain`).
+pub fn host_name(scenario: &str, n: usize) -> String {
+    if scenario == "nxdomain" {
+        format!("{scenario}-{n}{NXDOMAIN_SUFFIX}")
+    } else {
+        format!("{scenario}-{n}.test")
+    }
+}
+
+/// What the farm does with a TLS connection once it has read the ClientHello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// Complete the handshake (or refuse it, for names without a certificate).
+    Complete,
+    /// Never answer: the client's handshake waits until it gives up.
+    Stall,
+    /// Reset the connection at once, as a host with nothing listening would.
+    Reset,
+}
+
+/// The handshake for SNI name `server_name`.
+pub fn handshake(server_name: &str) -> Handshake {
+    match scenario_of(server_name) {
+        "tls-stall" => Handshake::Stall,
+        "refused" => Handshake::Reset,
+        _ => Handshake::Complete,
+    }
+}
 
 /// Hosts that refuse TLS (no certificate) and drop plain HTTP connections.
 pub const REFUSED: &[&str] = &["www-fallback.test"];
@@ -80,8 +133,16 @@ pub enum Reply {
         interval: Duration,
         max: usize,
     },
-    /// Close the connection without an answer.
+    /// 200 `text/html`: `body`, `chunk` bytes at a time, one chunk every `interval`.
+    Trickle {
+        body: &'static [u8],
+        chunk: usize,
+        interval: Duration,
+    },
+    /// Reset the connection without an answer.
     Refuse,
+    /// Keep the connection open and never answer (until [`HANG_LIMIT`]).
+    Hang,
 }
 
 fn full(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
@@ -120,6 +181,92 @@ fn redirect(status: u16, location: &str) -> Reply {
         headers: vec![("location", location.to_owned())],
         body: Vec::new(),
     }
+}
+
+/// `{number}/` for a numbered host (`absolute-17.test`), else nothing: icons that many sites
+/// keep on one shared host get a path of their own per site, as on a real CDN.
+fn site_folder(host: &str) -> String {
+    let name = host.strip_prefix("www.").unwrap_or(host);
+    let label = name.split('.').next().unwrap_or_default();
+    match label.rsplit_once('-') {
+        Some((_, digits)) if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) => {
+            format!("{digits}/")
+        }
+        _ => String::new(),
+    }
+}
+
+/// The answers of the real-world scenarios that [`reply`] does not share with the others.
+fn real_world(request: &Request, scenario: &str) -> Option<Reply> {
+    let host = request.host.as_str();
+    let www = host.starts_with("www.");
+    let https = request.scheme == "https";
+    Some(match (scenario, request.path.as_str()) {
+        // A server that accepts the connection and never answers, on both schemes.
+        ("hang", _) => Reply::Hang,
+        // https stalls in the handshake (see [`handshake`]); plain http answers.
+        ("tls-stall", "/") => page(r#"<link rel="icon" href="i/32x32.png">"#),
+        ("server-error", _) => full(
+            503,
+            "text/html",
+            "<html><body><h1>503 Service Unavailable</h1></body></html>",
+        ),
+        // A bot wall: every path is forbidden.
+        ("forbidden", _) => full(403, "text/html", "<html><body>Access denied</body></html>"),
+        ("trickle", "/") => Reply::Trickle {
+            body: trickled_page(),
+            chunk: 64,
+            interval: Duration::from_millis(50),
+        },
+        // https://name/ -> http://www.name/ -> https://www.name/ -> /en/: three hops, one of
+        // them to another host, as sites that move to www and to https do.
+        ("redirects", "/") if !www => redirect(301, &format!("http://www.{host}/")),
+        ("redirects", "/") if !https => redirect(301, &format!("https://{host}/")),
+        ("redirects", "/") => redirect(302, "/en/"),
+        ("redirects", "/en/") => page(r#"<link rel="icon" href="icon/64x64.png">"#),
+        ("large-page", "/") => full(200, "text/html; charset=utf-8", large_page()),
+        _ => return None,
+    })
+}
+
+/// A home page of about 2 KiB whose icon link comes last in its head, to be trickled.
+fn trickled_page() -> &'static [u8] {
+    static PAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    PAGE.get_or_init(|| {
+        let mut head = String::from("<!doctype html><html><head><title>slow</title>");
+        for n in 0..24 {
+            head.push_str(&format!(
+                r#"<meta name="x-filler-{n}" content="the server sends this page a few bytes at a time">"#
+            ));
+        }
+        head.push_str(r#"<link rel="icon" href="/i/32x32.png"></head><body>slow</body></html>"#);
+        head.into_bytes()
+    })
+}
+
+/// A 400 KiB home page whose icon links come after a 350 KiB inline script in its head.
+fn large_page() -> &'static [u8] {
+    static PAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    PAGE.get_or_init(|| {
+        let mut page = String::from(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>large</title><script>",
+        );
+        let statement = "window.__state.push({id: 12345, name: \"item\", tags: [\"a\", \"b\"]});\n";
+        while page.len() < 350 * 1024 {
+            page.push_str(statement);
+        }
+        page.push_str(concat!(
+            "</script>",
+            r#"<link rel="icon" href="/i/32x32.png">"#,
+            r#"<link rel="apple-touch-icon" href="/i/180x180.png">"#,
+            "</head><body>",
+        ));
+        while page.len() < 400 * 1024 {
+            page.push_str("<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>\n");
+        }
+        page.push_str("</body></html>");
+        page.into_bytes()
+    })
 }
 
 /// The scenario name of a host.
@@ -212,15 +359,20 @@ pub fn reply(request: &Request) -> Reply {
     let scenario = scenario_of(host);
     let refused = REFUSED.contains(&host)
         || (REFUSE_TLS_ONLY.contains(&host) && request.scheme == "https")
-        || (UNTRUSTED.contains(&host) && request.scheme == "http");
+        || (UNTRUSTED.contains(&host) && request.scheme == "http")
+        || scenario == "refused";
     if refused {
         return Reply::Refuse;
     }
+    if let Some(reply) = real_world(request, scenario) {
+        return reply;
+    }
     let specific = match (scenario, path) {
         ("relative", "/") => Some(page(r#"<link rel="icon" href="i/32x32.png">"#)),
-        ("absolute", "/") => Some(page(
-            r#"<link rel="icon" href="https://static.test/abs/48x48.png">"#,
-        )),
+        ("absolute", "/") => Some(page(&format!(
+            r#"<link rel="icon" href="https://static.test/abs/{}48x48.png">"#,
+            site_folder(host)
+        ))),
         ("protocol-relative", "/") => Some(page(
             r#"<link rel="shortcut icon" href="//static.test/proto/64x64.png">"#,
         )),
@@ -335,5 +487,28 @@ mod tests {
         assert_eq!(scenario_of("www.redirect-chain.test"), "redirect-chain");
         assert_eq!(scenario_of("all-soft404.test"), "all-soft404");
         assert_eq!(scenario_of("169.254.169.254"), "metadata");
+        assert_eq!(scenario_of("nxdomain-3.nx.test"), "nxdomain");
+        assert_eq!(host_name("nxdomain", 3), "nxdomain-3.nx.test");
+        assert_eq!(host_name("tls-stall", 3), "tls-stall-3.test");
+        assert_eq!(handshake("www.tls-stall-3.test"), Handshake::Stall);
+        assert_eq!(handshake("refused.test"), Handshake::Reset);
+        assert_eq!(handshake("hang-1.test"), Handshake::Complete);
+    }
+
+    #[test]
+    fn shared_icon_hosts_get_a_path_per_numbered_site() {
+        assert_eq!(site_folder("absolute-17.test"), "17/");
+        assert_eq!(site_folder("absolute.test"), "");
+    }
+
+    #[test]
+    fn the_large_page_links_its_icon_after_a_big_script_within_the_default_limit() {
+        let page = large_page();
+        let link = page
+            .windows(10)
+            .position(|w| w == b"<link rel=")
+            .expect("a link");
+        assert!(link > 350 * 1024, "{link}");
+        assert!(page.len() < 512 * 1024, "{}", page.len());
     }
 }

@@ -37,6 +37,7 @@ pub struct DnsError {
 #[derive(Debug, Clone)]
 pub struct Network {
     overrides: HashMap<String, Vec<IpAddr>>,
+    nxdomain: Vec<String>,
     connect_to: Option<SocketAddr>,
     allow_private: bool,
 }
@@ -50,6 +51,7 @@ impl Network {
         }
         Self {
             overrides,
+            nxdomain: settings.dns_nxdomain.clone(),
             connect_to: settings.connect_to,
             allow_private: settings.allow_private,
         }
@@ -107,6 +109,9 @@ impl Network {
         {
             return Ok(vec![connect_to]);
         }
+        if let Some(error) = self.overridden_nxdomain(&name) {
+            return Err(Box::new(error));
+        }
         let ips: Vec<IpAddr> = match (self.overrides.get(&name), self.connect_to) {
             (Some(ips), _) => ips.clone(),
             // With connect_to, nothing may leave the machine: no DNS query at all.
@@ -144,6 +149,28 @@ impl Network {
                 .into_iter()
                 .map(|ip| SocketAddr::new(ip, 0))
                 .collect(),
+        })
+    }
+}
+
+impl Network {
+    /// The failure DNS gives for a name that does not exist, when a `dns_override`
+    /// `NXDOMAIN` entry covers `name` (the name itself, or `*.suffix` for names under it).
+    fn overridden_nxdomain(&self, name: &str) -> Option<DnsError> {
+        let listed = self
+            .nxdomain
+            .iter()
+            .any(|entry| match entry.strip_prefix("*.") {
+                Some(suffix) => name
+                    .strip_suffix(suffix)
+                    .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+                None => entry == name,
+            });
+        listed.then(|| DnsError {
+            name: name.to_owned(),
+            reason: "failed to lookup address information: Name or service not known \
+                     (NXDOMAIN from RESOLVER_DNS_OVERRIDE)"
+                .to_owned(),
         })
     }
 }
@@ -284,6 +311,29 @@ mod tests {
         );
         let allowed = network(true, Some("127.0.0.1:8443"));
         assert_eq!(allowed.lookup("loopback.test").await.unwrap(), vec![farm]);
+    }
+
+    #[tokio::test]
+    async fn nxdomain_overrides_fail_like_a_name_that_does_not_exist() {
+        for connect_to in [Some("127.0.0.1:8443"), None] {
+            let network = Network::new(&ResolverSettings {
+                connect_to: connect_to.map(|a| a.parse().unwrap()),
+                dns_nxdomain: vec!["gone.test".to_owned(), "*.nx.test".to_owned()],
+                ..ResolverSettings::default()
+            });
+            for dead in ["gone.test", "a.nx.test", "www.b-1.NX.test."] {
+                let error = network.lookup(dead).await.unwrap_err();
+                assert!(
+                    error.downcast_ref::<DnsError>().is_some(),
+                    "{dead}: {error}"
+                );
+            }
+            if connect_to.is_some() {
+                for alive in ["nx.test", "anx.test", "www.gone.test"] {
+                    assert!(network.lookup(alive).await.is_ok(), "{alive}");
+                }
+            }
+        }
     }
 
     #[test]

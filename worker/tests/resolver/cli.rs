@@ -7,8 +7,18 @@ use test_support::farm::Farm;
 use tokio::{io::AsyncWriteExt, process::Command};
 
 /// Runs `worker resolve` with `args` (and `stdin`, if any) against `farm`; one JSON value
-/// per output line.
+/// per output line, in the order printed.
 async fn run(farm: &Farm, args: &[&str], stdin: Option<&str>) -> Vec<Value> {
+    run_with_timeout(farm, args, stdin, 5).await
+}
+
+/// [`run`] with a domain deadline of `timeout_secs`.
+async fn run_with_timeout(
+    farm: &Farm,
+    args: &[&str],
+    stdin: Option<&str>,
+    timeout_secs: u32,
+) -> Vec<Value> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
     command
         .env_clear()
@@ -18,8 +28,11 @@ async fn run(farm: &Farm, args: &[&str], stdin: Option<&str>) -> Vec<Value> {
         .arg("--ca-cert")
         .arg(farm.ca_cert_path())
         .args(args)
-        .env("RESOLVER_DNS_OVERRIDE", "loopback.test=127.0.0.1")
-        .env("RESOLVER_TIMEOUT_SECS", "5")
+        .env(
+            "RESOLVER_DNS_OVERRIDE",
+            "loopback.test=127.0.0.1,*.nx.test=NXDOMAIN",
+        )
+        .env("RESOLVER_TIMEOUT_SECS", timeout_secs.to_string())
         .env("RESOLVER_MAX_TRIES", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -44,8 +57,14 @@ async fn run(farm: &Farm, args: &[&str], stdin: Option<&str>) -> Vec<Value> {
         .collect()
 }
 
+/// `lines` in input order, by their `position`.
+fn by_position(mut lines: Vec<Value>) -> Vec<Value> {
+    lines.sort_by_key(|line| line["position"].as_u64().expect("a position"));
+    lines
+}
+
 #[tokio::test]
-async fn domains_from_arguments_print_one_json_line_each_in_order() {
+async fn domains_from_arguments_print_one_json_line_each_with_its_position() {
     let farm = Farm::start().await;
     let lines = run(
         &farm,
@@ -54,6 +73,9 @@ async fn domains_from_arguments_print_one_json_line_each_in_order() {
     )
     .await;
     assert_eq!(lines.len(), 4, "{lines:?}");
+    let lines = by_position(lines);
+    let positions: Vec<&Value> = lines.iter().map(|line| &line["position"]).collect();
+    assert_eq!(positions, [0, 1, 2, 3]);
 
     assert_eq!(lines[0]["domain"], "sizes.test");
     assert_eq!(lines[0]["status"], "success");
@@ -92,12 +114,43 @@ async fn domains_from_stdin_and_allow_private() {
         Some("loopback.test\n\nmetadata-redirect.test\n"),
     )
     .await;
-    let urls: Vec<&Value> = lines.iter().map(|line| &line["favicon_url"]).collect();
+    let lines = by_position(lines);
+    let found: Vec<(&Value, &Value)> = lines
+        .iter()
+        .map(|line| (&line["position"], &line["favicon_url"]))
+        .collect();
+    // The blank line counts as position 1 and prints nothing.
     assert_eq!(
-        urls,
+        found,
         [
-            "https://loopback.test/favicon.ico",
-            "http://169.254.169.254/favicon.ico"
+            (
+                &Value::from(0),
+                &Value::from("https://loopback.test/favicon.ico")
+            ),
+            (
+                &Value::from(2),
+                &Value::from("http://169.254.169.254/favicon.ico")
+            ),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_domain_that_hangs_does_not_hold_back_the_lines_after_it() {
+    let farm = Farm::start().await;
+    // `hang.test` accepts and never answers: its line comes when its 2 s deadline has
+    // passed, after the other lines, though it is first in the input.
+    let lines = run_with_timeout(
+        &farm,
+        &["hang.test", "relative.test", "nxdomain-1.nx.test"],
+        None,
+        2,
+    )
+    .await;
+    let order: Vec<&Value> = lines.iter().map(|line| &line["position"]).collect();
+    assert_eq!(order.last(), Some(&&Value::from(0)), "{lines:?}");
+    let lines = by_position(lines);
+    assert_eq!(lines[0]["category"], "timeout");
+    assert_eq!(lines[1]["favicon_url"], "https://relative.test/i/32x32.png");
+    assert_eq!(lines[2]["category"], "dns");
 }

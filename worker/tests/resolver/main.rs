@@ -5,6 +5,7 @@
 
 mod cases;
 mod cli;
+mod realworld;
 mod safety;
 
 use common::config::ResolverSettings;
