@@ -21,14 +21,30 @@ pub enum InvalidDomain {
     #[error("an IP address is not a domain")]
     IpAddress,
     /// Characters DNS names cannot hold, or bad IDNA.
-    #[error("invalid characters in {0:?}")]
+    #[error("invalid characters in {}", Quoted(.0))]
     InvalidCharacters(String),
     /// A single label such as `localhost`.
-    #[error("{0:?} has no top-level domain")]
+    #[error("{} has no top-level domain", Quoted(.0))]
     NoTopLevelDomain(String),
     /// Over 253 characters, an empty label or a label over 63.
-    #[error("{0:?} has an invalid length")]
+    #[error("{} has an invalid length", Quoted(.0))]
     InvalidLength(String),
+}
+
+/// Most characters of an entry quoted in a message, so that the reason after a long entry
+/// is still read (and stored: messages are bounded).
+const MAX_QUOTED_CHARS: usize = 100;
+
+/// An entry quoted and escaped like `{:?}`, cut after [`MAX_QUOTED_CHARS`] characters.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(MAX_QUOTED_CHARS) {
+            Some((end, _)) => write!(f, "{:?}…", &self.0[..end]),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
 }
 
 impl Domain {
@@ -206,6 +222,20 @@ mod tests {
                 "{control:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_long_entry_is_quoted_in_part_and_the_reason_kept() {
+        let long = format!("{}.com", "x".repeat(10_000));
+        let message = Domain::parse(&long).unwrap_err().to_string();
+        assert!(message.ends_with("… has an invalid length"), "{message}");
+        assert!(message.len() < 150, "{message}");
+        assert_eq!(
+            Domain::parse("nul\0job.example.com")
+                .unwrap_err()
+                .to_string(),
+            r#"invalid characters in "nul\0job.example.com""#
+        );
     }
 
     #[test]
