@@ -212,8 +212,12 @@ pub struct WorkerSettings {
     /// `SQS_RETRY_DELAY_SECS` (default 30): after a transient failure the message becomes
     /// visible again after this long (times the receive count), instead of the full timeout.
     pub retry_delay_secs: i32,
-    /// `DLQ_CONSUMER` (default true): mark files whose messages reached the DLQ as FAILED.
+    /// `DLQ_CONSUMER` (default true): handle messages that reached the DLQ: send a file (or
+    /// chunk) that made progress since it was last sent back to the queue, fail the others.
     pub dlq_consumer: bool,
+    /// `DLQ_MAX_REDRIVES` (default 10): how often one file or chunk is sent back from the DLQ
+    /// for making progress; after that it is FAILED like one that made none.
+    pub max_redrives: u32,
     /// `RESULT_BATCH_SIZE` (default 100): results written per database round trip.
     pub result_batch_size: usize,
     /// `SHUTDOWN_GRACE_SECS` (default 25): how long SIGTERM waits for files in flight.
@@ -246,9 +250,16 @@ pub struct ResolverSettings {
     pub per_host_concurrency: usize,
     /// `RESOLVER_MAX_REDIRECTS` (default 10): redirects followed per request.
     pub max_redirects: usize,
-    /// `RESOLVER_CACHE_TTL_SECS` (default 86400; 0 disables): a domain resolved this recently
-    /// is answered from the database without fetching again.
+    /// `RESOLVER_CACHE_TTL_SECS` (default 86400; 0 disables): a domain whose icon was found
+    /// this recently is answered from the database without fetching again.
     pub cache_ttl: Duration,
+    /// `RESOLVER_CACHE_NXDOMAIN_TTL_SECS` (default 3600; 0 disables): the same for a name that
+    /// does not exist (NXDOMAIN). Temporary DNS failures are never cached.
+    pub cache_nxdomain_ttl: Duration,
+    /// `RESOLVER_CACHE_FAILURE_TTL_SECS` (default 21600; 0 disables): the same for a site's
+    /// definite answer without an icon (an error status that is not temporary, no image, no
+    /// icon, too large). Time-outs, connection and TLS failures and blocks are never cached.
+    pub cache_failure_ttl: Duration,
     /// `RESOLVER_CONNECT_TO` (`ADDR:PORT`, unset by default): every connection goes there,
     /// keeping the host name for SNI and `Host` (like curl's `--connect-to`). Applied after the
     /// address check; names not in `dns_override` are not looked up at all. For tests and
@@ -284,6 +295,8 @@ impl Default for ResolverSettings {
             per_host_concurrency: 4,
             max_redirects: 10,
             cache_ttl: Duration::from_secs(86_400),
+            cache_nxdomain_ttl: Duration::from_secs(3_600),
+            cache_failure_ttl: Duration::from_secs(21_600),
             connect_to: None,
             dns_override: Vec::new(),
             dns_nxdomain: Vec::new(),
@@ -328,6 +341,14 @@ impl ResolverSettings {
             cache_ttl: Duration::from_secs(
                 env.parse_or("RESOLVER_CACHE_TTL_SECS", default.cache_ttl.as_secs())?,
             ),
+            cache_nxdomain_ttl: Duration::from_secs(env.parse_or(
+                "RESOLVER_CACHE_NXDOMAIN_TTL_SECS",
+                default.cache_nxdomain_ttl.as_secs(),
+            )?),
+            cache_failure_ttl: Duration::from_secs(env.parse_or(
+                "RESOLVER_CACHE_FAILURE_TTL_SECS",
+                default.cache_failure_ttl.as_secs(),
+            )?),
             connect_to: env.parse_optional("RESOLVER_CONNECT_TO")?,
             dns_override: dns.addresses,
             dns_nxdomain: dns.nxdomain,
@@ -445,6 +466,7 @@ impl Settings {
                 visibility_timeout_secs: env.parse_or("SQS_VISIBILITY_TIMEOUT_SECS", 300)?,
                 retry_delay_secs: env.parse_or("SQS_RETRY_DELAY_SECS", 30)?,
                 dlq_consumer: env.parse_or("DLQ_CONSUMER", true)?,
+                max_redrives: env.parse_or("DLQ_MAX_REDRIVES", 10)?,
                 result_batch_size: env.positive_or("RESULT_BATCH_SIZE", 100)?,
                 shutdown_grace: Duration::from_secs(env.parse_or("SHUTDOWN_GRACE_SECS", 25)?),
             },
@@ -550,6 +572,15 @@ mod tests {
         assert!(!settings.resolver.allow_private);
         assert_eq!(settings.resolver.max_html_bytes, 512 * 1024);
         assert_eq!(settings.resolver.cache_ttl, Duration::from_secs(86_400));
+        assert_eq!(
+            settings.resolver.cache_nxdomain_ttl,
+            Duration::from_secs(3_600)
+        );
+        assert_eq!(
+            settings.resolver.cache_failure_ttl,
+            Duration::from_secs(21_600)
+        );
+        assert_eq!(settings.worker.max_redrives, 10);
         assert!(settings.resolver.dns_override.is_empty());
     }
 

@@ -16,6 +16,8 @@ mod m20261123_000003_create_results;
 mod m20261123_000004_add_icon_details;
 mod m20261123_000005_create_file_chunks;
 mod m20261124_000006_more_file_types;
+mod m20261124_000107_redrive_budget;
+mod m20261124_000108_result_cache_class;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_add_icon_details::Migration),
             Box::new(m20261123_000005_create_file_chunks::Migration),
             Box::new(m20261124_000006_more_file_types::Migration),
+            Box::new(m20261124_000107_redrive_budget::Migration),
+            Box::new(m20261124_000108_result_cache_class::Migration),
         ]
     }
 }

@@ -57,6 +57,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             visibility_timeout_secs,
             retry_delay_secs: 1,
             dlq_consumer: true,
+            max_redrives: 10,
             result_batch_size: 50,
             shutdown_grace: Duration::from_secs(5),
         },
@@ -145,6 +146,7 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
         ),
         ("SQS_RETRY_DELAY_SECS", worker.retry_delay_secs.to_string()),
         ("DLQ_CONSUMER", worker.dlq_consumer.to_string()),
+        ("DLQ_MAX_REDRIVES", worker.max_redrives.to_string()),
         ("RESULT_BATCH_SIZE", worker.result_batch_size.to_string()),
         ("WORKER_CHUNK_DOMAINS", worker.chunk_domains.to_string()),
         (
@@ -198,6 +200,14 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
         (
             "RESOLVER_CACHE_TTL_SECS",
             resolver.cache_ttl.as_secs().to_string(),
+        ),
+        (
+            "RESOLVER_CACHE_NXDOMAIN_TTL_SECS",
+            resolver.cache_nxdomain_ttl.as_secs().to_string(),
+        ),
+        (
+            "RESOLVER_CACHE_FAILURE_TTL_SECS",
+            resolver.cache_failure_ttl.as_secs().to_string(),
         ),
         (
             "RESOLVER_DNS_OVERRIDE",

@@ -147,8 +147,9 @@ async fn handle_message(
             set_visibility(queue, &message, 0).await;
             tracing::info!("released file {} for another worker", event.file_id);
         }
-        Err(ProcessError::Permanent(reason)) => {
-            tracing::warn!(error.message = %reason, "file {} failed", event.file_id);
+        Err(ProcessError::Permanent { reason, detail }) => {
+            let detail = detail.map(|detail| format!("{detail:#}"));
+            tracing::warn!(error.message = %reason, error.detail = detail.as_deref(), "file {} failed", event.file_id);
             match store::fail(&ctx.db, event.file_id, &reason).await {
                 Ok(()) => delete(queue, &message).await,
                 Err(error) => {
@@ -157,9 +158,10 @@ async fn handle_message(
             }
         }
         Err(ProcessError::Transient(error)) => {
-            let text = format!("{error:#}");
-            tracing::warn!(error.message = %text, receive_count = message.receive_count, "file {} hit a transient error; SQS will redeliver", event.file_id);
-            let _ = store::note_error(&ctx.db, event.file_id, &text).await;
+            tracing::warn!(error.message = %format!("{error:#}"), receive_count = message.receive_count, "file {} hit a transient error; SQS will redeliver", event.file_id);
+            // Users see which service failed; the error itself is for the logs.
+            let reason = ProcessError::interruption(&error);
+            let _ = store::note_error(&ctx.db, event.file_id, &reason).await;
             let _ = work.release(ctx, owner).await;
             let delay = ctx
                 .settings

@@ -1,15 +1,27 @@
-//! The dead-letter consumer: a message that failed its maximum receives lands in the DLQ;
-//! its file is marked FAILED with the last error recorded, and the message is removed.
-//! A message whose file (or chunk) a live worker still holds waits in the DLQ until that
-//! lease ends: the holder may yet finish it. Messages that are not file events stay in the
-//! DLQ for an operator to inspect.
+//! The dead-letter consumer. A file or chunk message lands in the DLQ once SQS has handed it
+//! out the maximum number of times, whether the receives were spent by errors or by workers
+//! killed while they held it (a crash spends one, sometimes two). So the budget counts
+//! progress, not receives:
+//!
+//! - a message whose work a live worker still holds waits in the DLQ until that lease ends:
+//!   the holder may yet finish it;
+//! - a file or chunk that recorded results since it was last sent (or ever, the first time)
+//!   is sent back to the queue, at most `DLQ_MAX_REDRIVES` times: its crashes got somewhere;
+//! - one that made no progress has its file marked FAILED with the last reason recorded, and
+//!   the message is removed.
+//!
+//! Messages that are not file events stay in the DLQ for an operator to inspect.
 
 use std::{sync::Arc, time::Duration};
 
 use common::event::FileEvent;
 use tokio_util::sync::CancellationToken;
 
-use crate::{context::Context, queue::Queue, store};
+use crate::{
+    context::Context,
+    queue::{Message, Queue},
+    store::{self, Progress},
+};
 
 /// How long after a live lease ends its dead-lettered message is looked at again.
 const AFTER_LEASE_SECS: i64 = 2;
@@ -18,8 +30,13 @@ const AFTER_LEASE_SECS: i64 = 2;
 /// event stays hidden before it is logged again.
 const MAX_HIDDEN_SECS: i32 = 12 * 60 * 60;
 
-/// Drains `dlq` until `shutdown` is cancelled.
-pub async fn run(ctx: Arc<Context>, dlq: Arc<dyn Queue>, shutdown: CancellationToken) {
+/// Drains `dlq` until `shutdown` is cancelled, sending work that progressed back to `queue`.
+pub async fn run(
+    ctx: Arc<Context>,
+    dlq: Arc<dyn Queue>,
+    queue: Arc<dyn Queue>,
+    shutdown: CancellationToken,
+) {
     loop {
         let received = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -36,64 +53,197 @@ pub async fn run(ctx: Arc<Context>, dlq: Arc<dyn Queue>, shutdown: CancellationT
             }
         };
         for message in messages {
-            let event = match FileEvent::from_sqs_body(&message.body) {
-                Ok(event) => event,
-                Err(error) => {
-                    tracing::error!(message.id = %message.id, error.message = %error, "a DLQ message is not a file event; leaving it there for an operator");
-                    if let Err(error) = dlq
-                        .set_visibility(&message.receipt_handle, MAX_HIDDEN_SECS)
-                        .await
-                    {
-                        tracing::warn!(error.message = %format!("{error:#}"), "failed to hide a foreign DLQ message");
-                    }
-                    continue;
-                }
-            };
-            match store::live_lease(&ctx.db, event.file_id, event.chunk).await {
-                Ok(None) => {}
-                Ok(Some(expires_at)) => {
-                    let wait = (expires_at - chrono::Utc::now()).num_seconds() + AFTER_LEASE_SECS;
-                    let wait = i32::try_from(wait.clamp(1, i64::from(MAX_HIDDEN_SECS)))
-                        .unwrap_or(MAX_HIDDEN_SECS);
-                    tracing::info!(file.id = %event.file_id, "file {} is dead-lettered but a live worker holds it; looking again in {wait} s", event.file_id);
-                    if let Err(error) = dlq.set_visibility(&message.receipt_handle, wait).await {
-                        tracing::warn!(error.message = %format!("{error:#}"), "failed to hide a DLQ message");
-                    }
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(error.message = %error, "reading the lease of a dead-lettered file failed");
-                    continue;
-                }
-            }
-            if fail_file(&ctx, &event).await
-                && let Err(error) = dlq.delete(&message.receipt_handle).await
-            {
-                tracing::warn!(error.message = %format!("{error:#}"), "failed to delete a DLQ message");
-            }
+            handle(&ctx, dlq.as_ref(), queue.as_ref(), &message).await;
         }
     }
 }
 
-async fn fail_file(ctx: &Context, event: &FileEvent) -> bool {
+/// What to do with a dead-lettered file event.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    /// A live worker holds the work: look again after this many seconds.
+    Wait(i32),
+    /// Nothing is left to do (the file is terminal or gone, the chunk done): remove it.
+    Drop,
+    /// It made progress since it was last sent: send it back to the queue.
+    Redrive(Progress),
+    /// It made none, or was sent back too often: fail the file.
+    Fail(Progress),
+}
+
+/// Decides on a dead-lettered event and carries the decision out; the message is deleted
+/// only once that is done, so a consumer that dies midway leaves it to the next.
+async fn handle(ctx: &Context, dlq: &dyn Queue, queue: &dyn Queue, message: &Message) {
+    let event = match FileEvent::from_sqs_body(&message.body) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::error!(message.id = %message.id, error.message = %error, "a DLQ message is not a file event; leaving it there for an operator");
+            hide(dlq, message, MAX_HIDDEN_SECS).await;
+            return;
+        }
+    };
+    let file_id = event.file_id;
+    let decision = match decide(ctx, &event).await {
+        Ok(decision) => decision,
+        Err(error) => {
+            tracing::warn!(file.id = %file_id, error.message = %error, "reading the progress of dead-lettered file {file_id} failed");
+            return;
+        }
+    };
+    let done = match decision {
+        Decision::Wait(seconds) => {
+            tracing::info!(file.id = %file_id, "file {file_id} is dead-lettered but a live worker holds it; looking again in {seconds} s");
+            hide(dlq, message, seconds).await;
+            false
+        }
+        Decision::Drop => true,
+        Decision::Redrive(progress) => redrive(ctx, queue, message, &event, progress).await,
+        Decision::Fail(progress) => fail_file(ctx, &event, progress).await,
+    };
+    if done && let Err(error) = dlq.delete(&message.receipt_handle).await {
+        tracing::warn!(error.message = %format!("{error:#}"), "failed to delete a DLQ message");
+    }
+}
+
+async fn decide(ctx: &Context, event: &FileEvent) -> Result<Decision, sea_orm::DbErr> {
+    if let Some(expires_at) = store::live_lease(&ctx.db, event.file_id, event.chunk).await? {
+        let wait = (expires_at - chrono::Utc::now()).num_seconds() + AFTER_LEASE_SECS;
+        let wait =
+            i32::try_from(wait.clamp(1, i64::from(MAX_HIDDEN_SECS))).unwrap_or(MAX_HIDDEN_SECS);
+        return Ok(Decision::Wait(wait));
+    }
+    let Some(progress) = store::progress(&ctx.db, event.file_id, event.chunk).await? else {
+        return Ok(Decision::Drop);
+    };
+    let cap = i32::try_from(ctx.settings.worker.max_redrives).unwrap_or(i32::MAX);
+    Ok(if progress.advanced() && progress.redrives < cap {
+        Decision::Redrive(progress)
+    } else {
+        Decision::Fail(progress)
+    })
+}
+
+/// Sends the message back to the main queue, then notes it. A duplicate (when noting fails
+/// and the message is sent again later) is harmless: leases keep one worker on the work.
+async fn redrive(
+    ctx: &Context,
+    queue: &dyn Queue,
+    message: &Message,
+    event: &FileEvent,
+    progress: Progress,
+) -> bool {
+    let (file_id, what) = (event.file_id, work_name(event));
+    if let Err(error) = queue.send(vec![message.body.clone()]).await {
+        tracing::warn!(file.id = %file_id, error.message = %format!("{error:#}"), "failed to send {what} back to the queue");
+        return false;
+    }
+    if let Err(error) = store::note_redrive(&ctx.db, file_id, event.chunk, progress).await {
+        tracing::warn!(file.id = %file_id, error.message = %error, "failed to note the redrive of {what}");
+        return false;
+    }
+    tracing::info!(
+        file.id = %file_id, results = progress.recorded, redrives = progress.redrives + 1,
+        "{what} was dead-lettered after recording results ({} since it was last sent); sent it back to the queue",
+        progress.recorded - progress.mark
+    );
+    true
+}
+
+fn work_name(event: &FileEvent) -> String {
+    match event.chunk {
+        None => format!("file {}", event.file_id),
+        Some(number) => format!("chunk {number} of file {}", event.file_id),
+    }
+}
+
+/// Why a dead-lettered file fails, for users.
+fn failure_reason(progress: Progress, max_redrives: u32, last: Option<&str>) -> String {
+    let what = if progress.advanced() {
+        format!(
+            "processing was interrupted too often: the message was dead-lettered after being \
+             sent back {max_redrives} times (DLQ_MAX_REDRIVES)"
+        )
+    } else if progress.redrives == 0 {
+        "processing failed repeatedly without recording any result, and the message was \
+         dead-lettered"
+            .to_owned()
+    } else {
+        format!(
+            "processing made no progress since the message was last sent back ({} times), and \
+             it was dead-lettered again",
+            progress.redrives
+        )
+    };
+    match last {
+        Some(last) => format!("{what}; last error: {last}"),
+        None => format!(
+            "{what}; no error was recorded: the workers handling it stopped (crashed or were \
+             killed)"
+        ),
+    }
+}
+
+async fn fail_file(ctx: &Context, event: &FileEvent, progress: Progress) -> bool {
     let last = store::last_error(&ctx.db, event.file_id)
         .await
         .ok()
         .flatten();
-    let reason = match last {
-        Some(last) => format!(
-            "processing failed repeatedly and the message was dead-lettered; last error: {last}"
-        ),
-        None => "processing failed repeatedly and the message was dead-lettered".to_owned(),
-    };
+    let reason = failure_reason(progress, ctx.settings.worker.max_redrives, last.as_deref());
     match store::fail(&ctx.db, event.file_id, &reason).await {
         Ok(()) => {
-            tracing::warn!(file.id = %event.file_id, "file {} dead-lettered and marked FAILED", event.file_id);
+            tracing::warn!(file.id = %event.file_id, "{} dead-lettered without progress; file {} marked FAILED", work_name(event), event.file_id);
             true
         }
         Err(error) => {
             tracing::error!(file.id = %event.file_id, error.message = %error, "failed to mark a dead-lettered file FAILED");
             false
+        }
+    }
+}
+
+async fn hide(dlq: &dyn Queue, message: &Message, seconds: i32) {
+    if let Err(error) = dlq.set_visibility(&message.receipt_handle, seconds).await {
+        tracing::warn!(error.message = %format!("{error:#}"), "failed to hide a DLQ message");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reason_says_why_the_budget_ran_out() {
+        let stuck = Progress {
+            recorded: 0,
+            mark: 0,
+            redrives: 0,
+        };
+        let reason = failure_reason(stuck, 10, None);
+        assert!(reason.contains("without recording any result"), "{reason}");
+        assert!(reason.contains("crashed or were killed"), "{reason}");
+        let stalled = Progress {
+            recorded: 40,
+            mark: 40,
+            redrives: 2,
+        };
+        let reason = failure_reason(stalled, 10, Some("processing was interrupted"));
+        assert!(reason.contains("no progress since"), "{reason}");
+        assert!(
+            reason.ends_with("last error: processing was interrupted"),
+            "{reason}"
+        );
+        let restless = Progress {
+            recorded: 90,
+            mark: 40,
+            redrives: 10,
+        };
+        assert!(failure_reason(restless, 10, None).contains("sent back 10 times"));
+        for reason in [
+            failure_reason(stuck, 10, None),
+            failure_reason(stalled, 10, None),
+            failure_reason(restless, 10, None),
+        ] {
+            assert!(reason.contains("dead-lettered"), "{reason}");
         }
     }
 }

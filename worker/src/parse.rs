@@ -2,17 +2,22 @@
 //! entries are handed to a callback as they are read, so a file is never held whole in memory.
 //!
 //! CSV and TSV: with or without a header; the domain column is the one named `domain`, `url`,
-//! `website` or `host` (any case), else the first. JSON: an array of strings, an array of
-//! objects with a `domain` (or `url`) field, or `{"domains": [...]}`. NDJSON: one such string
-//! or object per line; a line that is neither is kept as its text (an invalid entry).
+//! `website` or `host` (any case), else the first, judged on the first line that is not blank.
+//! JSON: an array of strings, an array of objects with a `domain` (or `url`) field, or
+//! `{"domains": [...]}`; any other scalar, even a number no float can hold, is kept as its
+//! text (an invalid entry). NDJSON: one such string or object per line; a line that is neither
+//! is kept as its text. Text is UTF-8, or UTF-16 with a byte order mark, transcoded as it
+//! streams; blank content before the first entry may be of any length.
 
 use std::{
     fmt,
     io::{self, BufRead, BufReader, Read},
 };
 
+use encoding_rs::{CoderResult, Decoder, Encoding, UTF_16BE, UTF_16LE};
 use entity::FileType;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// Names of the column (CSV) or field (JSON) that holds the domain, by preference.
 const DOMAIN_COLUMNS: [&str; 4] = ["domain", "url", "website", "host"];
@@ -78,7 +83,7 @@ pub fn read_entries(
     input: impl Read,
     mut on_entry: impl FnMut(String),
 ) -> Result<(), ReadError> {
-    let input = BufReader::with_capacity(64 * 1024, without_byte_order_mark(input)?);
+    let input = BufReader::with_capacity(64 * 1024, without_byte_order_mark(as_utf8(input)?)?);
     let mut keep_non_blank = |entry: String| {
         if !entry.trim().is_empty() {
             on_entry(entry);
@@ -92,6 +97,114 @@ pub fn read_entries(
     }
 }
 
+/// `input` as UTF-8: UTF-16 that starts with its byte order mark (little- or big-endian, as
+/// spreadsheet programs save "Unicode text") is transcoded while it streams, anything else is
+/// passed on as it is. Unpaired surrogates become U+FFFD: an invalid entry, not a failed file.
+fn as_utf8<R: Read>(mut input: R) -> io::Result<Utf8Input<R>> {
+    let mut prefix = [0_u8; 2];
+    let filled = read_prefix(&mut input, &mut prefix)?;
+    let encoding: Option<&'static Encoding> = match prefix[..filled] {
+        [0xFF, 0xFE] => Some(UTF_16LE),
+        [0xFE, 0xFF] => Some(UTF_16BE),
+        _ => None,
+    };
+    Ok(match encoding {
+        Some(encoding) => Utf8Input::Utf16(Utf16Reader {
+            input,
+            decoder: encoding.new_decoder_without_bom_handling(),
+            raw: vec![0; 16 * 1024],
+            decoded: Vec::new(),
+            start: 0,
+            finished: false,
+        }),
+        None => Utf8Input::Utf8(io::Cursor::new(prefix[..filled].to_vec()).chain(input)),
+    })
+}
+
+/// Fills `prefix` from `input` as far as it goes; how many bytes were read.
+fn read_prefix(input: &mut impl Read, prefix: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < prefix.len() {
+        match input.read(&mut prefix[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// A file's bytes as UTF-8: see [`as_utf8`].
+enum Utf8Input<R> {
+    /// Passed on as read (after the bytes looked at).
+    Utf8(io::Chain<io::Cursor<Vec<u8>>, R>),
+    /// Transcoded from UTF-16.
+    Utf16(Utf16Reader<R>),
+}
+
+impl<R: Read> Read for Utf8Input<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Utf8(input) => input.read(buf),
+            Self::Utf16(input) => input.read(buf),
+        }
+    }
+}
+
+/// UTF-16 bytes read from `input`, handed out as UTF-8.
+struct Utf16Reader<R> {
+    input: R,
+    decoder: Decoder,
+    /// Room for bytes read from `input`.
+    raw: Vec<u8>,
+    /// Transcoded bytes not handed out yet, from `start`.
+    decoded: Vec<u8>,
+    start: usize,
+    finished: bool,
+}
+
+impl<R: Read> Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.start == self.decoded.len() {
+            if self.finished {
+                return Ok(0);
+            }
+            let read = loop {
+                match self.input.read(&mut self.raw) {
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    result => break result?,
+                }
+            };
+            let last = read == 0;
+            self.finished = last;
+            self.start = 0;
+            self.decoded.clear();
+            let mut source = &self.raw[..read];
+            loop {
+                let room = self
+                    .decoder
+                    .max_utf8_buffer_length(source.len())
+                    .unwrap_or(source.len() * 3 + 16);
+                let filled = self.decoded.len();
+                self.decoded.resize(filled + room, 0);
+                let (result, consumed, written, _) =
+                    self.decoder
+                        .decode_to_utf8(source, &mut self.decoded[filled..], last);
+                self.decoded.truncate(filled + written);
+                source = &source[consumed..];
+                if result == CoderResult::InputEmpty {
+                    break;
+                }
+            }
+        }
+        let n = buf.len().min(self.decoded.len() - self.start);
+        buf[..n].copy_from_slice(&self.decoded[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
+}
+
 /// `input` without its leading UTF-8 byte order marks (all of them, so that the CSV reader,
 /// which strips one itself when it sees it whole in its first read, never sees one: what it
 /// reads must not depend on how the bytes arrive).
@@ -99,15 +212,7 @@ fn without_byte_order_mark(mut input: impl Read) -> io::Result<impl Read> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let mut prefix = [0_u8; 3];
     let filled = loop {
-        let mut filled = 0;
-        while filled < prefix.len() {
-            match input.read(&mut prefix[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
+        let filled = read_prefix(&mut input, &mut prefix)?;
         if prefix[..filled] != *BOM {
             break filled;
         }
@@ -127,8 +232,14 @@ fn read_csv(
         .trim(csv::Trim::All)
         .from_reader(input);
     let mut records = reader.records();
-    let Some(first) = records.next().transpose().map_err(csv_error)? else {
-        return Ok(());
+    // The header, if any, is the first line with something in it: blank lines before it
+    // (empty, or spaces only) may be of any length.
+    let first = loop {
+        match records.next().transpose().map_err(csv_error)? {
+            None => return Ok(()),
+            Some(record) if record.iter().all(str::is_empty) => {}
+            Some(record) => break record,
+        }
     };
     let header_column = first.iter().position(|cell| {
         DOMAIN_COLUMNS
@@ -312,16 +423,33 @@ impl<'de> Visitor<'de> for Domains<'_> {
     }
 }
 
+/// The items of an array, each taken whole as raw JSON first: serde_json refuses a number no
+/// `f64` can hold (`1e999999`) while parsing it, which would fail the file, while the raw
+/// text only has to be well-formed.
 fn read_items<'de, A: SeqAccess<'de>>(
     mut seq: A,
     on_entry: &mut dyn FnMut(String),
 ) -> Result<(), A::Error> {
     let mut index = 0_usize;
-    while let Some(entry) = seq.next_element_seed(Item { index })? {
-        on_entry(entry);
+    while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+        on_entry(read_item(raw.get(), index).map_err(de::Error::custom)?);
         index += 1;
     }
     Ok(())
+}
+
+/// One raw array item, read by [`Item`]; a number that does not fit is kept as its text.
+fn read_item(raw: &str, index: usize) -> Result<String, String> {
+    let raw = raw.trim();
+    Item { index }
+        .deserialize(&mut serde_json::Deserializer::from_str(raw))
+        .or_else(|error| {
+            if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+                Ok(raw.to_owned())
+            } else {
+                Err(strip_position(&error.to_string()))
+            }
+        })
 }
 
 /// One array item: a string, an object with `domain` or `url`, or a scalar taken as text
@@ -556,6 +684,84 @@ mod tests {
                 assert_eq!(whole_result.is_ok(), trickled_result.is_ok(), "{text:?}");
             }
         }
+    }
+
+    #[test]
+    fn utf16_with_a_byte_order_mark_is_read_as_text() {
+        let utf16 = |text: &str, little: bool| {
+            let mut bytes = if little {
+                vec![0xFF, 0xFE]
+            } else {
+                vec![0xFE, 0xFF]
+            };
+            for unit in text.encode_utf16() {
+                bytes.extend(if little {
+                    unit.to_le_bytes()
+                } else {
+                    unit.to_be_bytes()
+                });
+            }
+            bytes
+        };
+        for little in [true, false] {
+            let csv = utf16("\u{feff}Domain\r\na.com\r\nbücher.de\r\n", little);
+            assert_eq!(
+                parse_entries(FileType::Csv, &csv).unwrap(),
+                ["a.com", "bücher.de"]
+            );
+            let json = utf16(r#"{"domains": ["a.com", "b.com"]}"#, little);
+            assert_eq!(
+                parse_entries(FileType::Json, &json).unwrap(),
+                ["a.com", "b.com"]
+            );
+            let mut trickled = Vec::new();
+            read_entries(FileType::Csv, Trickle(&csv), |e| trickled.push(e)).unwrap();
+            assert_eq!(trickled, ["a.com", "bücher.de"]);
+        }
+        // An unpaired surrogate and an odd last byte: replacement characters, not a failure.
+        let mut broken = utf16("a.com\n", true);
+        broken.extend_from_slice(&[0x00, 0xD8, b'b', 0, b'\n', 0, b'x']);
+        assert_eq!(
+            parse_entries(FileType::Csv, &broken).unwrap(),
+            ["a.com", "\u{fffd}b", "\u{fffd}"]
+        );
+    }
+
+    #[test]
+    fn blank_content_before_the_first_entry_may_be_long() {
+        let blank = "\n \r\n\t\n,\n".repeat(10_000);
+        assert_eq!(
+            csv(&format!("{blank}domain\na.com\n")),
+            ["a.com"],
+            "the header is found after the blank lines"
+        );
+        let blank = blank.replace(',', " ");
+        assert_eq!(json(&format!("{blank}[\"a.com\"]")).unwrap(), ["a.com"]);
+        assert_eq!(
+            parse_entries(FileType::Ndjson, format!("{blank}\"a.com\"").as_bytes()).unwrap(),
+            ["a.com"]
+        );
+        assert_eq!(
+            parse_entries(FileType::Tsv, format!("{blank}host\na.com").as_bytes()).unwrap(),
+            ["a.com"]
+        );
+    }
+
+    #[test]
+    fn a_number_no_float_holds_is_one_entry() {
+        assert_eq!(
+            json(r#"["a.com", 1e999999, -1e999999, 12, {"domain": "b.com"}]"#).unwrap(),
+            ["a.com", "1e999999", "-1e999999", "12", "b.com"]
+        );
+        assert_eq!(
+            json(r#"{"domains": [1e999999], "other": 1e999999}"#).unwrap(),
+            ["1e999999"]
+        );
+        let error = json("[\"a.com\",\n{\"domain\": 1e999999}]").unwrap_err();
+        assert!(
+            matches!(&error, ParseError::Shape { line: 2, reason, .. } if reason.contains("number")),
+            "{error}"
+        );
     }
 
     #[test]

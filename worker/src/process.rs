@@ -3,10 +3,7 @@
 //! can take. Entries are normalised, domains recorded earlier are skipped, the rest are
 //! answered from the cache or resolved, and results are written in batches.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use anyhow::Context as _;
 use aws_sdk_s3::operation::get_object::GetObjectError;
@@ -14,16 +11,20 @@ use chrono::Utc;
 use common::event::FileEvent;
 use entity::files;
 use futures::{StreamExt, TryStreamExt};
+use sea_orm::DbErr;
 use tokio_util::{io::SyncIoBridge, sync::CancellationToken};
 use uuid::Uuid;
 
 use crate::{
+    cache::CacheClass,
     context::Context,
-    domain::Domain,
+    entries::{DistinctEntries, Entry},
     parse::{ReadError, read_entries},
     queue::Queue,
-    resolver::{Failure, FailureCategory},
-    store::{self, ChunkClaim, Claim, FailureRecord, IconRecord, NewChunk, NewResult},
+    store::{
+        self, ChunkClaim, Claim, ErrorClass, FailureRecord, IconRecord, NewChunk, NewResult,
+        Refusal,
+    },
 };
 
 /// How handling a message ended, when it did not fail.
@@ -40,21 +41,69 @@ pub enum Outcome {
 /// Why handling a message failed. The variant decides what happens to the message.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// Retrying cannot help (malformed file, object gone): the file becomes FAILED with this
-    /// reason and the message is deleted.
-    #[error("{0}")]
-    Permanent(String),
-    /// Infrastructure trouble (S3, SQS, database): the message stays for SQS to deliver
+    /// Retrying cannot help (malformed file, object gone, data the database refuses): the
+    /// file becomes FAILED with `reason` and the message is deleted.
+    #[error("{reason}")]
+    Permanent {
+        /// Why, for users: it becomes the file's `error_message`.
+        reason: String,
+        /// What went wrong inside, for the logs only.
+        detail: Option<anyhow::Error>,
+    },
+    /// An outage (S3, SQS, the database unreachable): the message stays for SQS to deliver
     /// again, and reaches the DLQ after the maximum receives.
     #[error(transparent)]
     Transient(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for ProcessError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        Self::Transient(anyhow::Error::new(error).context("database error"))
+impl ProcessError {
+    /// A permanent failure whose reason says everything.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self::Permanent {
+            reason: reason.into(),
+            detail: None,
+        }
+    }
+
+    /// A database error: permanent with `reason` (plus the kind of refusal) when it is about
+    /// the data, transient when it is an outage.
+    fn database(error: DbErr, reason: &str) -> Self {
+        match ErrorClass::of(&error) {
+            ErrorClass::Permanent => Self::Permanent {
+                reason: format!("{reason}: {}", Refusal(&error)),
+                detail: Some(anyhow::Error::new(error)),
+            },
+            ErrorClass::Transient => {
+                Self::Transient(anyhow::Error::new(error).context("database error"))
+            }
+        }
+    }
+
+    /// What users may see of a transient error: which kind of service failed, never the
+    /// error's message (it may quote internals, data, source lines; it is logged).
+    pub fn interruption(error: &anyhow::Error) -> String {
+        let what = if error.chain().any(|cause| cause.is::<DbErr>()) {
+            "the database could not be reached"
+        } else if error.chain().any(|cause| cause.is::<LostLease>()) {
+            "another worker took the work over"
+        } else {
+            "S3 or SQS could not be reached"
+        };
+        format!("processing was interrupted ({what}); it is retried automatically")
     }
 }
+
+impl From<DbErr> for ProcessError {
+    fn from(error: DbErr) -> Self {
+        Self::database(error, "the file could not be processed")
+    }
+}
+
+/// The worker no longer holds what it was working on: another took it over after its lease
+/// lapsed.
+#[derive(Debug, thiserror::Error)]
+#[error("lost the lease on {0} before finishing it")]
+pub struct LostLease(String);
 
 /// What a message stands for: a whole file, or one chunk of a large file. Leases are taken,
 /// renewed and released on it.
@@ -93,72 +142,6 @@ impl Work {
                 store::release_chunk(&ctx.db, file_id, number, owner).await
             }
         }
-    }
-}
-
-/// One distinct entry of a file.
-#[derive(Debug)]
-struct Entry {
-    position: i32,
-    key: String,
-    domain: Result<Domain, Failure>,
-}
-
-/// Longest invalid entry kept as a result's domain.
-const MAX_RAW_ENTRY_CHARS: usize = 255;
-
-/// Distinct entries in order of first appearance: valid ones by normalised name, invalid ones
-/// by their trimmed text. Stops collecting past `limit` entries (duplicates counted, as the
-/// api counts a job's list), so an oversized file costs no more memory than the limit.
-#[derive(Debug)]
-struct DistinctEntries {
-    seen: HashSet<String>,
-    entries: Vec<Entry>,
-    read: usize,
-    limit: usize,
-}
-
-impl DistinctEntries {
-    fn new(limit: usize) -> Self {
-        Self {
-            seen: HashSet::new(),
-            entries: Vec::new(),
-            read: 0,
-            limit,
-        }
-    }
-
-    fn too_many(&self) -> bool {
-        self.read > self.limit
-    }
-
-    fn push(&mut self, raw: &str) {
-        self.read += 1;
-        if self.too_many() {
-            return;
-        }
-        let (key, domain) = match Domain::parse(raw) {
-            Ok(domain) => (domain.as_str().to_owned(), Ok(domain)),
-            Err(error) => {
-                let text: String = raw.trim().chars().take(MAX_RAW_ENTRY_CHARS).collect();
-                (
-                    text,
-                    Err(Failure::new(
-                        FailureCategory::InvalidDomain,
-                        error.to_string(),
-                    )),
-                )
-            }
-        };
-        if self.seen.contains(&key) {
-            return;
-        }
-        self.seen.insert(key.clone());
-        self.entries.push(Entry {
-            position: i32::try_from(self.entries.len()).unwrap_or(i32::MAX),
-            key,
-            domain,
-        });
     }
 }
 
@@ -205,8 +188,10 @@ async fn process_file(
         store::set_total(&ctx.db, file.id, owner, total)
     })
     .await?;
+    // Only domains to resolve are worth sharing out: invalid entries are answered at once.
     let chunk_domains = ctx.settings.worker.chunk_domains;
-    if chunk_domains > 0 && entries.len() > chunk_domains {
+    let valid = entries.iter().filter(|entry| entry.domain.is_ok()).count();
+    if chunk_domains > 0 && valid > chunk_domains {
         plan_chunks(ctx, queue, &file, owner, entries).await?;
         return Ok(Outcome::Done);
     }
@@ -222,7 +207,7 @@ async fn process_file(
         file.id = %file.id, entries.todo = todo.len(), entries.recorded = recorded.len(),
         "processing file {}", file.id
     );
-    if !resolve_and_record(ctx, file.id, todo, stop).await? {
+    if !resolve_and_record(ctx, file.id, None, todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
     if !store::retrying("completing the file", || {
@@ -230,9 +215,7 @@ async fn process_file(
     })
     .await?
     {
-        return Err(
-            anyhow::anyhow!("lost the lease on file {} before completing it", file.id).into(),
-        );
+        return Err(anyhow::Error::new(LostLease(format!("file {}", file.id))).into());
     }
     tracing::info!(file.id = %file.id, "completed file {}", file.id);
     Ok(Outcome::Done)
@@ -256,7 +239,9 @@ async fn plan_chunks(
     for entry in invalid {
         invalid_results.push(resolve_entry(ctx, entry, None).await);
     }
-    record(ctx, file.id, invalid_results).await?;
+    for batch in invalid_results.chunks(ctx.settings.worker.result_batch_size) {
+        record(ctx, file.id, None, batch.to_vec()).await?;
+    }
 
     let chunks: Vec<NewChunk> = valid
         .chunks(ctx.settings.worker.chunk_domains)
@@ -301,9 +286,7 @@ async fn plan_chunks(
     })
     .await?
     {
-        return Err(
-            anyhow::anyhow!("lost the lease on file {} while splitting it", file.id).into(),
-        );
+        return Err(anyhow::Error::new(LostLease(format!("file {}", file.id))).into());
     }
     tracing::info!(file.id = %file.id, chunks = chunks.len(), "split file {} into {} chunks", file.id, chunks.len());
     Ok(())
@@ -342,7 +325,7 @@ async fn process_chunk(
     }
     let bytes = read_object(ctx, &event.s3_bucket, &event.s3_key).await?;
     let pairs: Vec<(i32, String)> = serde_json::from_slice(&bytes).map_err(|error| {
-        ProcessError::Permanent(format!("chunk {number} of the file is corrupt: {error}"))
+        ProcessError::permanent(format!("chunk {number} of the file is corrupt: {error}"))
     })?;
     let (first, last) = (
         pairs.iter().map(|(p, _)| *p).min().unwrap_or(0),
@@ -355,15 +338,10 @@ async fn process_chunk(
     let todo: Vec<Entry> = pairs
         .into_iter()
         .filter(|(_, key)| !recorded.contains(key))
-        .map(|(position, key)| Entry {
-            position,
-            domain: Domain::parse(&key)
-                .map_err(|error| Failure::new(FailureCategory::InvalidDomain, error.to_string())),
-            key,
-        })
+        .map(|(position, key)| Entry::from_key(position, key))
         .collect();
     tracing::info!(file.id = %file_id, chunk = number, entries.todo = todo.len(), "processing chunk {number} of file {file_id}");
-    if !resolve_and_record(ctx, file_id, todo, stop).await? {
+    if !resolve_and_record(ctx, file_id, Some(number), todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
     match store::retrying("finishing the chunk", || {
@@ -371,10 +349,9 @@ async fn process_chunk(
     })
     .await?
     {
-        None => Err(anyhow::anyhow!(
-            "lost the lease on chunk {number} of file {file_id} before finishing it"
-        )
-        .into()),
+        None => {
+            Err(anyhow::Error::new(LostLease(format!("chunk {number} of file {file_id}"))).into())
+        }
         Some(completed) => {
             if completed {
                 tracing::info!(file.id = %file_id, "completed file {file_id}");
@@ -384,11 +361,13 @@ async fn process_chunk(
     }
 }
 
-/// Resolves `todo` (answering from the cache where possible) and writes the results in
-/// batches. False when `stop` interrupted it; what was finished is written either way.
+/// Resolves `todo` (answering from the cache where possible) and writes the results of
+/// `file_id` (its chunk `chunk`, when given) in batches. False when `stop` interrupted it;
+/// what was finished is written either way.
 async fn resolve_and_record(
     ctx: &Arc<Context>,
     file_id: Uuid,
+    chunk: Option<i32>,
     todo: Vec<Entry>,
     stop: &CancellationToken,
 ) -> Result<bool, ProcessError> {
@@ -411,7 +390,7 @@ async fn resolve_and_record(
     loop {
         let next = tokio::select! {
             () = stop.cancelled() => {
-                record(ctx, file_id, batch).await?;
+                record(ctx, file_id, chunk, batch).await?;
                 return Ok(false);
             }
             next = results.next() => next,
@@ -419,23 +398,24 @@ async fn resolve_and_record(
         let Some(result) = next else { break };
         batch.push(result);
         if batch.len() >= batch_size {
-            record(ctx, file_id, std::mem::take(&mut batch)).await?;
+            record(ctx, file_id, chunk, std::mem::take(&mut batch)).await?;
         }
     }
-    record(ctx, file_id, batch).await?;
+    record(ctx, file_id, chunk, batch).await?;
     Ok(true)
 }
 
-/// Writes a batch of results, trying again when the database connection fails.
+/// Writes a batch of results ([`store::record_results`]: outages retried, a refused entry
+/// turned into a failed result); a refusal of the whole write fails the file at once.
 async fn record(
     ctx: &Context,
     file_id: Uuid,
+    chunk: Option<i32>,
     batch: Vec<NewResult>,
-) -> Result<u64, sea_orm::DbErr> {
-    store::retrying("writing results", || {
-        store::record_results(&ctx.db, file_id, batch.clone())
-    })
-    .await
+) -> Result<u64, ProcessError> {
+    store::record_results(&ctx.db, file_id, chunk, batch)
+        .await
+        .map_err(|error| ProcessError::database(error, "the results could not be stored"))
 }
 
 /// Domains looked up in the cache with one query.
@@ -449,16 +429,28 @@ async fn with_cached_outcomes(
     ctx: &Context,
     entries: Vec<Entry>,
 ) -> Vec<(Entry, Option<CachedOutcome>)> {
-    let ttl = ctx.settings.resolver.cache_ttl;
+    let now = Utc::now();
+    let fresh: Vec<_> = CacheClass::ALL
+        .into_iter()
+        .map(|class| (class, class.ttl(&ctx.settings.resolver)))
+        .filter(|(_, ttl)| !ttl.is_zero())
+        .map(|(class, ttl)| {
+            let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+            (
+                class,
+                now.checked_sub_signed(ttl)
+                    .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
+            )
+        })
+        .collect();
     let mut cached = HashMap::new();
-    if !ttl.is_zero() {
+    if !fresh.is_empty() {
         let domains = entries
             .iter()
             .filter(|entry| entry.domain.is_ok())
             .map(|entry| entry.key.clone())
             .collect();
-        let since = Utc::now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-        match store::recent_outcomes(&ctx.db, domains, since).await {
+        match store::recent_outcomes(&ctx.db, domains, &fresh).await {
             Ok(found) => cached = found,
             Err(error) => {
                 tracing::warn!(error.message = %error, "cache lookup failed; resolving instead");
@@ -475,16 +467,21 @@ async fn with_cached_outcomes(
 }
 
 async fn resolve_entry(ctx: &Context, entry: Entry, cached: Option<CachedOutcome>) -> NewResult {
-    let (outcome, tries, from_cache) = match (entry.domain, cached) {
-        (Err(failure), _) => (Err(failure.into()), 0, false),
-        (Ok(_), Some(outcome)) => (outcome, 0, true),
-        (Ok(domain), None) => {
+    let domain = match entry.domain {
+        Err(failure) => return NewResult::invalid(entry.position, entry.key, failure),
+        Ok(domain) => domain,
+    };
+    let (outcome, tries, from_cache, cache_class) = match cached {
+        Some(outcome) => (outcome, 0, true, None),
+        None => {
             let _permit = ctx.domain_permits.acquire().await;
             let resolution = ctx.resolver.resolve(&domain).await;
+            let cache_class = CacheClass::of(&resolution.outcome);
             (
                 resolution.outcome.map(Into::into).map_err(Into::into),
                 i32::try_from(resolution.tries).unwrap_or(i32::MAX),
                 false,
+                cache_class,
             )
         }
     };
@@ -494,6 +491,7 @@ async fn resolve_entry(ctx: &Context, entry: Entry, cached: Option<CachedOutcome
         outcome,
         tries,
         from_cache,
+        cache_class,
     }
 }
 
@@ -518,13 +516,13 @@ async fn read_distinct_entries(
     .await
     .context("the file reader panicked")?;
     match read {
-        Ok(distinct) if distinct.too_many() => Err(ProcessError::Permanent(format!(
+        Ok(distinct) if distinct.too_many() => Err(ProcessError::permanent(format!(
             "too_many_domains: the file holds {} entries; at most {limit} are allowed \
              (MAX_DOMAINS_PER_FILE)",
-            distinct.read
+            distinct.read()
         ))),
-        Ok(distinct) => Ok(distinct.entries),
-        Err(ReadError::Parse(error)) => Err(ProcessError::Permanent(error.to_string())),
+        Ok(distinct) => Ok(distinct.into_entries()),
+        Err(ReadError::Parse(error)) => Err(ProcessError::permanent(error.to_string())),
         Err(ReadError::Io(error)) => Err(anyhow::Error::new(error)
             .context(format!("failed to read s3://{bucket}/{key}"))
             .into()),
@@ -552,7 +550,7 @@ async fn get_object(
         Ok(object) => Ok(object),
         Err(error) => {
             if matches!(error.as_service_error(), Some(GetObjectError::NoSuchKey(_))) {
-                return Err(ProcessError::Permanent(format!(
+                return Err(ProcessError::permanent(format!(
                     "the object s3://{bucket}/{key} no longer exists"
                 )));
             }
@@ -560,49 +558,5 @@ async fn get_object(
                 .context(format!("failed to read s3://{bucket}/{key}"))
                 .into())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn duplicates_count_once_and_keep_first_position() {
-        let raw = [
-            "A.com",
-            "https://a.com/x",
-            "b.com",
-            "not a domain",
-            "not a domain",
-            "b.com.",
-        ];
-        let mut distinct = DistinctEntries::new(usize::MAX);
-        for raw in raw {
-            distinct.push(raw);
-        }
-        let entries = distinct.entries;
-        let keys: Vec<_> = entries
-            .iter()
-            .map(|e| (e.position, e.key.as_str()))
-            .collect();
-        assert_eq!(keys, [(0, "a.com"), (1, "b.com"), (2, "not a domain")]);
-        assert!(
-            entries[2]
-                .domain
-                .as_ref()
-                .is_err_and(|e| e.category == FailureCategory::InvalidDomain)
-        );
-    }
-
-    #[test]
-    fn entries_past_the_limit_are_counted_not_kept() {
-        let mut distinct = DistinctEntries::new(2);
-        for raw in ["a.com", "a.com", "b.com", "c.com"] {
-            distinct.push(raw);
-        }
-        assert!(distinct.too_many());
-        assert_eq!(distinct.read, 4);
-        assert_eq!(distinct.entries.len(), 1, "stopped collecting at the limit");
     }
 }

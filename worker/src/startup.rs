@@ -71,9 +71,10 @@ impl Worker {
     /// Consumes the queue (and the DLQ, when enabled) until `shutdown` is cancelled.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(worker.id = %self.id, "worker {} consuming {}", self.id, self.ctx.settings.aws.queue_url);
-        let dlq = self
-            .dlq
-            .map(|dlq| tokio::spawn(dlq::run(self.ctx.clone(), dlq, shutdown.clone())));
+        let dlq = self.dlq.map(|dlq| {
+            let (ctx, queue) = (self.ctx.clone(), self.queue.clone());
+            tokio::spawn(dlq::run(ctx, dlq, queue, shutdown.clone()))
+        });
         consumer::run(self.ctx, self.queue, self.id, shutdown).await;
         if let Some(dlq) = dlq {
             dlq.await.context("the DLQ consumer panicked")?;

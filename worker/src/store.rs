@@ -1,5 +1,9 @@
-//! The worker's reads and writes of `files` and `results`. Every change of a file that a
-//! worker holds is conditional on its lease, so two workers never both process one file.
+//! The worker's reads and writes of `files`, `file_chunks`, `results` and `redrives`. Every
+//! change of a file that a worker holds is conditional on its lease, so two workers never both
+//! process one file. Multi-row writes are cut so that no statement carries more than
+//! PostgreSQL's 65,535 bind parameters; [`errors`] tells outages from refusals.
+
+mod errors;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -7,15 +11,28 @@ use std::{
 };
 
 use chrono::Utc;
-use entity::{FileStatus, ResultStatus, file_chunks, files, results};
+use entity::{FileStatus, ResultStatus, file_chunks, files, redrives, results};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryInsertResult,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
-use crate::resolver::{Failure, FailureCategory, Icon};
+pub use self::errors::{ErrorClass, Refusal, sqlstate};
+use crate::{
+    cache::CacheClass,
+    resolver::{Failure, FailureCategory, Icon},
+    text::{self, MAX_DOMAIN_CHARS, MAX_ERROR_CHARS},
+};
+
+/// Most bind parameters one statement may carry: the protocol counts them in 16 bits.
+const MAX_BIND_PARAMETERS: usize = 65_535;
+
+/// Rows of `columns` columns one INSERT may carry within [`MAX_BIND_PARAMETERS`].
+fn rows_per_insert(columns: usize) -> usize {
+    (MAX_BIND_PARAMETERS / columns.max(1)).max(1)
+}
 
 /// The outcome of trying to take a file.
 #[derive(Debug)]
@@ -45,6 +62,22 @@ pub struct NewResult {
     pub tries: i32,
     /// Copied from a recent result of the same domain instead of fetched.
     pub from_cache: bool,
+    /// What the cache may copy from it: set on fetched results only ([`CacheClass::of`]).
+    pub cache_class: Option<CacheClass>,
+}
+
+impl NewResult {
+    /// The result of an entry that is no domain: failed at once, never fetched nor cached.
+    pub fn invalid(position: i32, key: String, failure: Failure) -> Self {
+        Self {
+            position,
+            domain: key,
+            outcome: Err(failure.into()),
+            tries: 0,
+            from_cache: false,
+            cache_class: None,
+        }
+    }
 }
 
 /// A found icon as stored.
@@ -95,40 +128,30 @@ impl From<Failure> for FailureRecord {
     }
 }
 
-/// Failure categories worth remembering: the site answered, or its name does not exist.
-/// Time-outs, connection failures and blocked addresses are tried afresh each time.
-const CACHED_FAILURES: [FailureCategory; 6] = [
-    FailureCategory::Dns,
-    FailureCategory::Tls,
-    FailureCategory::HttpStatus,
-    FailureCategory::NotImage,
-    FailureCategory::NoIcon,
-    FailureCategory::TooLarge,
-];
-
-/// The newest fetched (not itself cached) result of each of `domains` since `since`, from
-/// any file of any client: favicons are public, and only the icon or the failure is copied.
+/// The newest fetched result of each of `domains` that the cache may still copy: one whose
+/// class is in `fresh` with a creation time after the class's limit ([`crate::cache`] says
+/// which and why). From any file of any client: favicons are public, and only the icon or the
+/// failure is copied. `domains` holds at most a few hundred names (one cache lookup batch).
 pub async fn recent_outcomes(
     db: &DatabaseConnection,
     domains: Vec<String>,
-    since: chrono::DateTime<Utc>,
+    fresh: &[(CacheClass, chrono::DateTime<Utc>)],
 ) -> Result<HashMap<String, Result<IconRecord, FailureRecord>>, DbErr> {
-    if domains.is_empty() {
+    if domains.is_empty() || fresh.is_empty() {
         return Ok(HashMap::new());
+    }
+    let mut copyable = Condition::any();
+    for (class, since) in fresh {
+        copyable = copyable.add(
+            Condition::all()
+                .add(results::Column::CacheClass.eq(class.as_str()))
+                .add(results::Column::CreatedAt.gt(*since)),
+        );
     }
     let rows = results::Entity::find()
         .distinct_on([results::Column::Domain])
         .filter(results::Column::Domain.is_in(domains))
-        .filter(results::Column::CreatedAt.gt(since))
-        .filter(results::Column::FromCache.eq(false))
-        .filter(
-            Condition::any()
-                .add(results::Column::Status.eq(ResultStatus::Success))
-                .add(
-                    results::Column::ErrorCategory
-                        .is_in(CACHED_FAILURES.iter().map(|category| category.as_str())),
-                ),
-        )
+        .filter(copyable)
         .order_by_asc(results::Column::Domain)
         .order_by_desc(results::Column::CreatedAt)
         .all(db)
@@ -160,12 +183,13 @@ fn stored_outcome(row: results::Model) -> Option<Result<IconRecord, FailureRecor
 /// Tries of a database operation in [`retrying`] before its error is returned.
 const DB_TRIES: u32 = 5;
 
-/// Runs `operation` again after a short, growing pause when it fails, up to [`DB_TRIES`]
-/// times. A connection that dies under a query (a failover, `pg_terminate_backend`, a
-/// restarted pooler) is replaced by the pool at once, so the next try usually succeeds;
-/// giving the message back instead would spend one of its few receives on the blip, and a
-/// long file meeting three of them would be dead-lettered. Only for operations that are safe
-/// to repeat: every write here is conditional or `ON CONFLICT DO NOTHING`.
+/// Runs `operation` again after a short, growing pause when it fails with an outage
+/// ([`ErrorClass::Transient`]), up to [`DB_TRIES`] times. A connection that dies under a query
+/// (a failover, `pg_terminate_backend`, a restarted pooler) is replaced by the pool at once, so
+/// the next try usually succeeds; giving the message back instead would spend one of its few
+/// receives on the blip. An error about the data itself is returned at once: it would come
+/// back every time. Only for operations that are safe to repeat: every write here is
+/// conditional or `ON CONFLICT DO NOTHING`.
 pub async fn retrying<T, F, Fut>(what: &str, mut operation: F) -> Result<T, DbErr>
 where
     F: FnMut() -> Fut,
@@ -175,7 +199,7 @@ where
     let mut tries = 1;
     loop {
         match operation().await {
-            Err(error) if tries < DB_TRIES => {
+            Err(error) if tries < DB_TRIES && ErrorClass::of(&error) == ErrorClass::Transient => {
                 tracing::warn!(error.message = %error, tries, "{what} failed; trying again in {pause:?}");
                 tokio::time::sleep(pause).await;
                 pause *= 2;
@@ -311,69 +335,144 @@ pub async fn recorded_domains(
     Ok(domains.into_iter().collect())
 }
 
-/// Writes a batch of results, skipping domains already recorded, and adds exactly the rows
-/// written to the file's counters, in one transaction.
+/// The row the worker writes for `result`: the domain and the error made storable
+/// ([`text::storable`]: no NUL, bounded), whatever the entry held.
+pub fn result_row(file_id: Uuid, result: NewResult, now: chrono::DateTime<Utc>) -> results::Model {
+    let mut row = results::Model {
+        id: Uuid::now_v7(),
+        file_id,
+        position: result.position,
+        domain: text::storable(&result.domain, MAX_DOMAIN_CHARS).into_owned(),
+        favicon_url: None,
+        status: ResultStatus::Success,
+        error: None,
+        tries: result.tries,
+        icon_format: None,
+        icon_width: None,
+        icon_height: None,
+        icon_bytes: None,
+        icon_source: None,
+        error_category: None,
+        from_cache: result.from_cache,
+        cache_class: result.cache_class.map(|class| class.as_str().to_owned()),
+        created_at: now,
+        updated_at: now,
+    };
+    match result.outcome {
+        Ok(icon) => {
+            // A URL is never cut (a `data:` icon is its URL), and holds no NUL once parsed.
+            row.favicon_url = Some(text::storable(&icon.url, usize::MAX).into_owned());
+            row.icon_format = Some(icon.format);
+            row.icon_width = Some(icon.width);
+            row.icon_height = Some(icon.height);
+            row.icon_bytes = Some(icon.bytes);
+            row.icon_source = Some(icon.source);
+        }
+        Err(failure) => {
+            row.status = ResultStatus::Failed;
+            row.error_category = Some(failure.category);
+            row.error = Some(text::storable(&failure.message, MAX_ERROR_CHARS).into_owned());
+        }
+    }
+    row
+}
+
+/// What replaces a row the database refused for its data: a failed `invalid_domain` result
+/// that says so, with the domain spelled in printable ASCII in case the text was the trouble.
+fn refused_row(row: results::Model, error: &DbErr) -> results::Model {
+    let domain: String = row.domain.escape_default().collect();
+    results::Model {
+        domain: text::storable(&domain, MAX_DOMAIN_CHARS).into_owned(),
+        favicon_url: None,
+        status: ResultStatus::Failed,
+        error: Some(format!(
+            "{}: this entry's result could not be stored: {}",
+            FailureCategory::InvalidDomain,
+            Refusal(error)
+        )),
+        icon_format: None,
+        icon_width: None,
+        icon_height: None,
+        icon_bytes: None,
+        icon_source: None,
+        error_category: Some(FailureCategory::InvalidDomain.as_str().to_owned()),
+        cache_class: None,
+        ..row
+    }
+}
+
+/// Writes a batch of results of `file_id` (of its chunk `chunk`, when given), skipping
+/// domains already recorded, and adds exactly the rows written to the counters, trying again
+/// after outages. When the database refuses the batch for its data, the rows are written one
+/// at a time and each one it refuses becomes a failed result saying so; only a refusal of
+/// that too (nothing of the file can be stored) is returned, as a permanent error.
 pub async fn record_results(
     db: &DatabaseConnection,
     file_id: Uuid,
+    chunk: Option<i32>,
     batch: Vec<NewResult>,
 ) -> Result<u64, DbErr> {
     if batch.is_empty() {
         return Ok(0);
     }
     let now = Utc::now();
-    let rows = batch.into_iter().map(|result| {
-        let mut row = results::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            file_id: Set(file_id),
-            position: Set(result.position),
-            domain: Set(result.domain),
-            favicon_url: Set(None),
-            status: Set(ResultStatus::Success),
-            error: Set(None),
-            tries: Set(result.tries),
-            icon_format: Set(None),
-            icon_width: Set(None),
-            icon_height: Set(None),
-            icon_bytes: Set(None),
-            icon_source: Set(None),
-            error_category: Set(None),
-            from_cache: Set(result.from_cache),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        match result.outcome {
-            Ok(icon) => {
-                row.favicon_url = Set(Some(icon.url));
-                row.icon_format = Set(Some(icon.format));
-                row.icon_width = Set(Some(icon.width));
-                row.icon_height = Set(Some(icon.height));
-                row.icon_bytes = Set(Some(icon.bytes));
-                row.icon_source = Set(Some(icon.source));
+    let rows: Vec<results::Model> = batch
+        .into_iter()
+        .map(|result| result_row(file_id, result, now))
+        .collect();
+    let write = |rows: Vec<results::Model>| {
+        retrying("writing results", move || {
+            insert_results(db, file_id, chunk, rows.clone())
+        })
+    };
+    match write(rows.clone()).await {
+        Err(error) if ErrorClass::of(&error) == ErrorClass::Permanent => {
+            tracing::warn!(file.id = %file_id, error.message = %error, "the database refused a batch of {} results of file {file_id}; writing them one by one", rows.len());
+        }
+        outcome => return outcome,
+    }
+    let mut written = 0;
+    for row in rows {
+        written += match write(vec![row.clone()]).await {
+            Err(error) if ErrorClass::of(&error) == ErrorClass::Permanent => {
+                tracing::warn!(file.id = %file_id, position = row.position, error.message = %error, "the database refused the result of entry {} of file {file_id}; recording it as failed", row.position);
+                write(vec![refused_row(row, &error)]).await?
             }
-            Err(failure) => {
-                row.status = Set(ResultStatus::Failed);
-                row.error_category = Set(Some(failure.category));
-                row.error = Set(Some(failure.message));
+            outcome => outcome?,
+        };
+    }
+    Ok(written)
+}
+
+/// Inserts `rows` in statements within the bind-parameter limit and adds the rows written to
+/// the file's counters (and the chunk's progress), in one transaction.
+async fn insert_results(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+    chunk: Option<i32>,
+    rows: Vec<results::Model>,
+) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    let (mut succeeded, mut failed) = (0, 0);
+    for part in rows.chunks(rows_per_insert(results::Column::iter().count())) {
+        let inserted = match results::Entity::insert_many(part.iter().cloned().map(active_result))
+            .on_conflict_do_nothing_on([results::Column::FileId, results::Column::Domain])
+            .exec_with_returning_many(&txn)
+            .await?
+        {
+            TryInsertResult::Inserted(models) => models,
+            TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
+        };
+        for row in inserted {
+            match row.status {
+                ResultStatus::Success => succeeded += 1,
+                ResultStatus::Failed => failed += 1,
             }
         }
-        row
-    });
-    let txn = db.begin().await?;
-    let inserted = match results::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([results::Column::FileId, results::Column::Domain])
-        .exec_with_returning_many(&txn)
-        .await?
-    {
-        TryInsertResult::Inserted(models) => models,
-        TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
-    };
-    let succeeded = inserted
-        .iter()
-        .filter(|r| r.status == ResultStatus::Success)
-        .count();
-    let failed = inserted.len() - succeeded;
-    if !inserted.is_empty() {
+    }
+    let now = Utc::now();
+    let written = succeeded + failed;
+    if written > 0 {
         files::Entity::update_many()
             .col_expr(
                 files::Column::SucceededCount,
@@ -387,9 +486,43 @@ pub async fn record_results(
             .filter(files::Column::Id.eq(file_id))
             .exec(&txn)
             .await?;
+        if let Some(number) = chunk {
+            file_chunks::Entity::update_many()
+                .col_expr(
+                    file_chunks::Column::RecordedCount,
+                    Expr::col(file_chunks::Column::RecordedCount).add(count(written)),
+                )
+                .filter(file_chunks::Column::FileId.eq(file_id))
+                .filter(file_chunks::Column::Number.eq(number))
+                .exec(&txn)
+                .await?;
+        }
     }
     txn.commit().await?;
-    Ok(inserted.len() as u64)
+    Ok(written as u64)
+}
+
+fn active_result(row: results::Model) -> results::ActiveModel {
+    results::ActiveModel {
+        id: Set(row.id),
+        file_id: Set(row.file_id),
+        position: Set(row.position),
+        domain: Set(row.domain),
+        favicon_url: Set(row.favicon_url),
+        status: Set(row.status),
+        error: Set(row.error),
+        tries: Set(row.tries),
+        icon_format: Set(row.icon_format),
+        icon_width: Set(row.icon_width),
+        icon_height: Set(row.icon_height),
+        icon_bytes: Set(row.icon_bytes),
+        icon_source: Set(row.icon_source),
+        error_category: Set(row.error_category),
+        from_cache: Set(row.from_cache),
+        cache_class: Set(row.cache_class),
+        created_at: Set(row.created_at),
+        updated_at: Set(row.updated_at),
+    }
 }
 
 fn count(n: usize) -> i32 {
@@ -444,7 +577,10 @@ pub async fn fail(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Resul
             files::Column::Status,
             Expr::value(FileStatus::Failed.as_str()),
         )
-        .col_expr(files::Column::ErrorMessage, Expr::value(reason))
+        .col_expr(
+            files::Column::ErrorMessage,
+            Expr::value(text::storable(reason, MAX_ERROR_CHARS).into_owned()),
+        )
         .col_expr(files::Column::LeaseOwner, Expr::value(Option::<Uuid>::None))
         .col_expr(
             files::Column::LeaseExpiresAt,
@@ -483,11 +619,101 @@ pub async fn live_lease(
     Ok(expires_at.filter(|expires_at| *expires_at > now))
 }
 
-/// Remembers the last transient error of a file that is still being retried, so the DLQ
-/// consumer can report it.
-pub async fn note_error(db: &DatabaseConnection, file_id: Uuid, error: &str) -> Result<(), DbErr> {
+/// How far a dead-lettered file or chunk has got, and what the DLQ consumer noted when it
+/// last sent it back to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Results recorded: by the file (its counters), or by the chunk.
+    pub recorded: i32,
+    /// `recorded` when it was last sent back (0 before).
+    pub mark: i32,
+    /// Times it was sent back.
+    pub redrives: i32,
+}
+
+impl Progress {
+    /// It recorded results since it was last sent back (or ever, the first time).
+    pub fn advanced(&self) -> bool {
+        self.recorded > self.mark
+    }
+}
+
+/// The `redrives` key of a file (-1) or of its chunk.
+fn redrive_key(chunk: Option<i32>) -> i32 {
+    chunk.unwrap_or(-1)
+}
+
+/// The progress of the work an event names (the file, or its chunk `chunk`); `None` when
+/// there is nothing left to do (no such file or chunk, a terminal file, a done chunk).
+pub async fn progress(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+    chunk: Option<i32>,
+) -> Result<Option<Progress>, DbErr> {
+    let recorded = match chunk {
+        None => files::Entity::find_by_id(file_id)
+            .one(db)
+            .await?
+            .filter(|file| !file.status.is_terminal())
+            .map(|file| file.succeeded_count.saturating_add(file.failed_count)),
+        Some(number) => file_chunks::Entity::find_by_id((file_id, number))
+            .one(db)
+            .await?
+            .filter(|chunk| !chunk.done)
+            .map(|chunk| chunk.recorded_count),
+    };
+    let Some(recorded) = recorded else {
+        return Ok(None);
+    };
+    let noted = redrives::Entity::find_by_id((file_id, redrive_key(chunk)))
+        .one(db)
+        .await?;
+    Ok(Some(Progress {
+        recorded,
+        mark: noted.as_ref().map_or(0, |noted| noted.progress_mark),
+        redrives: noted.map_or(0, |noted| noted.redrive_count),
+    }))
+}
+
+/// Notes that the work was sent back to the queue at `progress.recorded` results, unless
+/// another consumer noted a redrive since `progress` was read; false then.
+pub async fn note_redrive(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+    chunk: Option<i32>,
+    progress: Progress,
+) -> Result<bool, DbErr> {
+    let result = db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            r#"
+            INSERT INTO redrives (file_id, chunk, redrive_count, progress_mark)
+            VALUES ($1, $2, 1, $3)
+            ON CONFLICT (file_id, chunk) DO UPDATE SET
+                redrive_count = redrives.redrive_count + 1,
+                progress_mark = EXCLUDED.progress_mark,
+                updated_at = now()
+            WHERE redrives.redrive_count = $4
+            "#,
+            [
+                file_id.into(),
+                redrive_key(chunk).into(),
+                progress.recorded.into(),
+                progress.redrives.into(),
+            ],
+        ))
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Remembers why a file that is still being retried was interrupted (a reason for users,
+/// never a raw error), so the api can show it and the DLQ consumer report it.
+pub async fn note_error(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Result<(), DbErr> {
     files::Entity::update_many()
-        .col_expr(files::Column::ErrorMessage, Expr::value(error))
+        .col_expr(
+            files::Column::ErrorMessage,
+            Expr::value(text::storable(reason, MAX_ERROR_CHARS).into_owned()),
+        )
         .col_expr(files::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(files::Column::Id.eq(file_id))
         .filter(files::Column::Status.is_in([FileStatus::Pending, FileStatus::Processing]))
@@ -522,21 +748,24 @@ pub async fn insert_chunks(
     chunks: &[NewChunk],
 ) -> Result<(), DbErr> {
     let now = Utc::now();
-    let rows = chunks.iter().map(|chunk| file_chunks::ActiveModel {
-        file_id: Set(file_id),
-        number: Set(chunk.number),
-        s3_key: Set(chunk.s3_key.clone()),
-        domain_count: Set(i32::try_from(chunk.entries.len()).unwrap_or(i32::MAX)),
-        done: Set(false),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    });
-    file_chunks::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([file_chunks::Column::FileId, file_chunks::Column::Number])
-        .exec_without_returning(db)
-        .await?;
+    for part in chunks.chunks(rows_per_insert(file_chunks::Column::iter().count())) {
+        let rows = part.iter().map(|chunk| file_chunks::ActiveModel {
+            file_id: Set(file_id),
+            number: Set(chunk.number),
+            s3_key: Set(chunk.s3_key.clone()),
+            domain_count: Set(i32::try_from(chunk.entries.len()).unwrap_or(i32::MAX)),
+            done: Set(false),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            recorded_count: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        file_chunks::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([file_chunks::Column::FileId, file_chunks::Column::Number])
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 

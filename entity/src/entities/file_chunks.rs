@@ -22,6 +22,8 @@ pub struct Model {
     pub lease_owner: Option<Uuid>,
     /// When that worker's claim lapses unless renewed.
     pub lease_expires_at: Option<DateTimeUtc>,
+    /// Results written for it so far: its progress, which the dead-letter consumer compares.
+    pub recorded_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -3,4 +3,5 @@
 pub mod clients;
 pub mod file_chunks;
 pub mod files;
+pub mod redrives;
 pub mod results;

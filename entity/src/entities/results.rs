@@ -34,6 +34,10 @@ pub struct Model {
     pub error_category: Option<String>,
     /// Answered from an earlier result of the same domain, without fetching.
     pub from_cache: bool,
+    /// What the resolver's cache may copy from this fetched result: `icon`, `no_such_name`
+    /// (NXDOMAIN) or `site_answer` (the site's definite answer without an icon), each kept for
+    /// its own time; `None` when it must be fetched again.
+    pub cache_class: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -181,14 +181,16 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 /// The category of a client error, found by walking its sources.
 fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     let mut category = None;
+    let mut no_such_name = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut messages = Vec::new();
     while let Some(current) = source {
         messages.push(current.to_string());
         if current.downcast_ref::<BlockedAddress>().is_some() {
             category = Some(FailureCategory::Blocked);
-        } else if current.downcast_ref::<DnsError>().is_some() {
+        } else if let Some(dns) = current.downcast_ref::<DnsError>() {
             category = category.or(Some(FailureCategory::Dns));
+            no_such_name = dns.is_no_such_name();
         } else if current.downcast_ref::<rustls::Error>().is_some() {
             category = category.or(Some(FailureCategory::Tls));
         }
@@ -213,7 +215,12 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(": ");
-    Failure::new(category, format!("{url}: {chain}"))
+    let failure = Failure::new(category, format!("{url}: {chain}"));
+    if category == FailureCategory::Dns {
+        failure.with_definite(no_such_name)
+    } else {
+        failure
+    }
 }
 
 /// The bytes of a `data:` URL, at most `max` of them.

@@ -115,6 +115,17 @@ pub enum FailureCategory {
 }
 
 impl FailureCategory {
+    /// Whether a failure of this category is the site's own, lasting answer unless said
+    /// otherwise: an invalid name, an error status, no image, no icon, too large. DNS failures
+    /// are not, except NXDOMAIN ([`net::DnsError::is_no_such_name`]); time-outs, connection
+    /// and TLS failures and blocks never are.
+    fn definite_by_default(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidDomain | Self::HttpStatus | Self::NotImage | Self::NoIcon | Self::TooLarge
+        )
+    }
+
     /// The exact name stored and printed, e.g. `http_status`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,15 +157,28 @@ pub struct Failure {
     pub category: FailureCategory,
     /// What happened, for people.
     pub detail: String,
+    /// The site's (or its name's) own answer, which asking again soon would get again: the
+    /// name does not exist, an error status that is not temporary, no image. False for what
+    /// may pass (a time-out, a refused connection, a temporary DNS failure, a 5xx or 429) and
+    /// for blocks. Whether the worker may cache the failure depends on it.
+    #[serde(skip)]
+    pub definite: bool,
 }
 
 impl Failure {
-    /// A failure of `category`.
+    /// A failure of `category`, definite or not as its category usually is.
     pub fn new(category: FailureCategory, detail: impl Into<String>) -> Self {
         Self {
             category,
             detail: detail.into(),
+            definite: category.definite_by_default(),
         }
+    }
+
+    /// The same failure, said to be definite (NXDOMAIN) or not (a temporary answer).
+    pub fn with_definite(mut self, definite: bool) -> Self {
+        self.definite = definite;
+        self
     }
 
     /// True when another attempt may succeed (connection failures and time-outs); a name
@@ -364,6 +388,9 @@ impl Resolver {
             names.push(format!("www.{bare}"));
         }
         let mut first_failure: Option<Failure> = None;
+        // The failure reported is the first, but it is only as definite as every attempt was:
+        // a bare name that does not exist says nothing lasting if `www.` only timed out.
+        let mut all_definite = true;
         for name in names {
             for scheme in ["https", "http"] {
                 let url = Url::parse(&format!("{scheme}://{name}/")).map_err(|e| {
@@ -388,6 +415,7 @@ impl Resolver {
                         ) =>
                     {
                         let unknown_name = failure.category == FailureCategory::Dns;
+                        all_definite &= failure.definite;
                         first_failure.get_or_insert(failure);
                         if unknown_name {
                             break;
@@ -403,9 +431,14 @@ impl Resolver {
                 }
             }
         }
-        Err(first_failure.unwrap_or_else(|| {
-            Failure::new(FailureCategory::Connect, format!("{domain}: nothing tried"))
-        }))
+        Err(first_failure
+            .map(|failure| {
+                let definite = failure.definite && all_definite;
+                failure.with_definite(definite)
+            })
+            .unwrap_or_else(|| {
+                Failure::new(FailureCategory::Connect, format!("{domain}: nothing tried"))
+            }))
     }
 
     async fn fetch_icon(&self, url: &Url, source: IconSource) -> Result<Icon, Failure> {
@@ -418,7 +451,8 @@ impl Resolver {
                 return Err(Failure::new(
                     FailureCategory::HttpStatus,
                     format!("{} answered {}", fetched.url, fetched.status),
-                ));
+                )
+                .with_definite(is_lasting_status(fetched.status)));
             }
             (fetched.url, fetched.body, fetched.content_type)
         };
@@ -457,7 +491,8 @@ impl From<Fetched> for HomePage {
             let failure = Failure::new(
                 FailureCategory::HttpStatus,
                 format!("home page {} answered {}", fetched.url, fetched.status),
-            );
+            )
+            .with_definite(is_lasting_status(fetched.status));
             return Self {
                 base: fetched.url,
                 page: None,
@@ -470,6 +505,14 @@ impl From<Fetched> for HomePage {
             failure: None,
         }
     }
+}
+
+/// Whether an error status is the site's lasting answer: a 5xx, 429 (too many requests) or
+/// 408 (request time-out) says "not now".
+fn is_lasting_status(status: reqwest::StatusCode) -> bool {
+    !(status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT)
 }
 
 /// The best icon: an SVG when preferred, else the largest square raster at least
@@ -516,10 +559,13 @@ fn explain(failures: Vec<Failure>, home: Option<Failure>, candidates: usize) -> 
         .first()
         .map(|f| format!(" (first: {f})"))
         .unwrap_or_default();
+    // Only as definite as the candidates' own failures: a 503 or a reset may pass.
+    let definite = failures.iter().all(|f| f.definite);
     Failure::new(
         FailureCategory::NoIcon,
         format!("none of {candidates} candidates is an icon{first}"),
     )
+    .with_definite(definite)
 }
 
 #[cfg(test)]
@@ -568,6 +614,29 @@ mod tests {
             "invalid_domain"
         );
         assert_eq!(serde_json::to_value(ImageFormat::Webp).unwrap(), "webp");
+    }
+
+    #[test]
+    fn only_lasting_answers_are_definite() {
+        use reqwest::StatusCode;
+        assert!(Failure::new(FailureCategory::HttpStatus, "404").definite);
+        assert!(!Failure::new(FailureCategory::Dns, "SERVFAIL").definite);
+        assert!(!Failure::new(FailureCategory::Timeout, "").definite);
+        assert!(!Failure::new(FailureCategory::Blocked, "").definite);
+        assert!(is_lasting_status(StatusCode::NOT_FOUND));
+        assert!(is_lasting_status(StatusCode::GONE));
+        for passing in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::REQUEST_TIMEOUT,
+        ] {
+            assert!(!is_lasting_status(passing), "{passing}");
+        }
+        let gone = Failure::new(FailureCategory::HttpStatus, "404");
+        let busy = Failure::new(FailureCategory::HttpStatus, "503").with_definite(false);
+        assert!(explain(vec![gone.clone()], None, 1).definite);
+        assert!(!explain(vec![gone, busy], None, 2).definite);
     }
 
     #[test]

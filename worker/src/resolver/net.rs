@@ -31,7 +31,51 @@ pub struct BlockedAddress(pub String);
 pub struct DnsError {
     name: String,
     reason: String,
+    no_such_name: bool,
 }
+
+impl DnsError {
+    /// `name` does not exist (NXDOMAIN).
+    pub fn no_such_name(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            reason: "no such name".to_owned(),
+            no_such_name: true,
+        }
+    }
+
+    /// A failed system lookup of `name`, told apart by getaddrinfo's message (see
+    /// [`NO_SUCH_NAME_MESSAGES`]).
+    fn from_lookup(name: &str, error: &std::io::Error) -> Self {
+        let reason = error.to_string();
+        Self {
+            name: name.to_owned(),
+            no_such_name: NO_SUCH_NAME_MESSAGES
+                .iter()
+                .any(|message| reason.contains(message)),
+            reason,
+        }
+    }
+
+    /// The name does not exist or has no address (NXDOMAIN, NODATA): its own answer, as
+    /// lasting as an HTTP 404. False for a failure that may pass (SERVFAIL, no answer in time,
+    /// a resolver that cannot be reached).
+    pub fn is_no_such_name(&self) -> bool {
+        self.no_such_name
+    }
+}
+
+/// How getaddrinfo words "no such name" (EAI_NONAME) and "no address" (EAI_NODATA) in glibc,
+/// musl and the BSDs. std keeps only its message (`gai_strerror`), not the code, and a Rust
+/// program never calls `setlocale`, so these are the C locale's words. Everything else,
+/// EAI_AGAIN (SERVFAIL, a time-out) and EAI_FAIL among it, is taken as temporary.
+const NO_SUCH_NAME_MESSAGES: [&str; 5] = [
+    "Name or service not known",
+    "No address associated with hostname",
+    "Name does not resolve",
+    "nodename nor servname provided, or not known",
+    "No address associated with nodename",
+];
 
 /// Where connections go, and what may be connected to.
 #[derive(Debug, Clone)]
@@ -118,10 +162,7 @@ impl Network {
             (None, Some(connect_to)) => return Ok(vec![connect_to]),
             (None, None) => tokio::net::lookup_host((name.as_str(), 0))
                 .await
-                .map_err(|error| DnsError {
-                    name: name.clone(),
-                    reason: error.to_string(),
-                })?
+                .map_err(|error| DnsError::from_lookup(&name, &error))?
                 .map(|address| address.ip())
                 .collect(),
         };
@@ -129,6 +170,7 @@ impl Network {
             return Err(Box::new(DnsError {
                 name,
                 reason: "no addresses".to_owned(),
+                no_such_name: true,
             }));
         }
         let allowed: Vec<IpAddr> = ips
@@ -171,6 +213,7 @@ impl Network {
             reason: "failed to lookup address information: Name or service not known \
                      (NXDOMAIN from RESOLVER_DNS_OVERRIDE)"
                 .to_owned(),
+            no_such_name: true,
         })
     }
 }
@@ -334,6 +377,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_name_that_does_not_exist_is_told_from_a_failure_that_may_pass() {
+        let lookup = |message: &str| {
+            DnsError::from_lookup(
+                "x.example",
+                &std::io::Error::other(format!("failed to lookup address information: {message}")),
+            )
+        };
+        for gone in [
+            "Name or service not known",
+            "No address associated with hostname",
+            "Name does not resolve",
+            "nodename nor servname provided, or not known",
+        ] {
+            assert!(lookup(gone).is_no_such_name(), "{gone}");
+        }
+        for passing in [
+            "Temporary failure in name resolution",
+            "Try again",
+            "Non-recoverable failure in name resolution",
+            "System error",
+        ] {
+            assert!(!lookup(passing).is_no_such_name(), "{passing}");
+        }
+        assert!(DnsError::no_such_name("x.example").is_no_such_name());
     }
 
     #[test]

@@ -38,11 +38,20 @@ async fn a_poison_message_reaches_the_dlq_and_its_file_fails() {
     let reason = file["error_message"].as_str().expect("a reason");
     assert!(reason.contains("dead-lettered"), "{reason}");
     assert!(
-        reason.contains("no-such-bucket"),
-        "names the last error: {reason}"
+        reason.contains("without recording any result"),
+        "no progress: {reason}"
+    );
+    assert!(
+        reason.contains("last error: processing was interrupted (S3 or SQS could not be reached)"),
+        "names the last error's kind: {reason}"
+    );
+    assert!(
+        !reason.contains("no-such-bucket"),
+        "the error itself is for the logs: {reason}"
     );
     let log = worker.log();
     assert!(log.contains("transient error"), "retried first: {log}");
+    assert!(log.contains("no-such-bucket"), "logged: {log}");
 
     // The foreign message is kept in the DLQ; the file event was removed from both queues.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -5,6 +5,7 @@ use std::{collections::HashMap, path::PathBuf, process::ExitStatus, time::Durati
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use common::Settings;
+use sea_orm::ConnectionTrait;
 use test_support::{ApiClient, IconServer};
 use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,49 @@ impl Stack {
             .await
             .expect("client");
         key.expose().to_owned()
+    }
+
+    /// Uploads `bytes` as `name` and returns the file id, asserting 202.
+    pub async fn upload(&self, name: &str, media_type: &str, bytes: Vec<u8>) -> String {
+        let response = self.api.upload(name, media_type, bytes).await;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("a JSON answer");
+        assert_eq!(status, 202, "{name}: {body}");
+        body["id"].as_str().expect("the file's id").to_owned()
+    }
+
+    /// Replaces the uploaded object of a file that no worker has read yet, for content the
+    /// api does not accept (yet) but the worker must read.
+    pub async fn replace_object(&self, file_id: &str, bytes: Vec<u8>) {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT s3_bucket, s3_key FROM files WHERE id = '{file_id}'"),
+            ))
+            .await
+            .expect("the file's object")
+            .expect("the file");
+        let bucket: String = row.try_get_by_index(0).expect("bucket");
+        let key: String = row.try_get_by_index(1).expect("key");
+        common::aws::AwsClients::from_settings(&self.settings.aws)
+            .await
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .expect("replace the object");
+    }
+
+    /// Runs `sql` on the test's database.
+    pub async fn sql(&self, sql: &str) {
+        self.db
+            .execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
     /// Starts a worker process named `name`; its log goes to a file (and to the test's
@@ -177,7 +221,6 @@ pub async fn messages_in(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> u64 {
 
 /// Asserts that no file is left PENDING or PROCESSING and no chunk undone.
 pub async fn assert_nothing_stuck(db: &sea_orm::DatabaseConnection) {
-    use sea_orm::ConnectionTrait;
     let count = |sql: &'static str| async move {
         db.query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),

@@ -3,10 +3,14 @@
 
 #![expect(clippy::expect_used, reason = "tests stop loudly")]
 
+mod budget;
 mod cache;
 mod chunks;
 mod crash;
+mod db_errors;
 mod dead_letters;
+mod deterministic;
+mod entries;
 mod faults;
 mod harness;
 mod sharing;
