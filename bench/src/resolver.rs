@@ -8,10 +8,10 @@ use std::{
 };
 
 use anyhow::Context as _;
+use favicon::{Domain, Resolver, ResolverSettings};
 use futures::StreamExt;
 use test_support::farm::{FarmStats, Latency, NXDOMAIN_OVERRIDE};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use worker::{domain::Domain, resolver::Resolver};
 
 use crate::{
     farm::{self, FarmProcess, Mix},
@@ -205,7 +205,7 @@ pub async fn resolve_through_command(
 
 /// The static name of a failure category printed by `worker resolve`.
 fn category_name(category: &str) -> &'static str {
-    use worker::resolver::FailureCategory::*;
+    use favicon::FailureCategory::*;
     [
         InvalidDomain,
         Dns,
@@ -259,13 +259,13 @@ const BENCH_USER_AGENT: &str = "favicon-pipeline-bench";
 /// The resolver's settings for benchmarks: every connection to the farm, its CA trusted, the
 /// farm's dead names non-existent, production rules otherwise (private addresses blocked,
 /// default limits and deadlines).
-pub fn farm_settings(farm: &FarmProcess) -> common::config::ResolverSettings {
-    common::config::ResolverSettings {
+pub fn farm_settings(farm: &FarmProcess) -> ResolverSettings {
+    ResolverSettings {
         connect_to: Some(farm.addr),
         ca_cert: Some(farm.ca_cert.clone()),
         dns_nxdomain: vec![NXDOMAIN_OVERRIDE.to_owned()],
         user_agent: BENCH_USER_AGENT.to_owned(),
-        ..common::config::ResolverSettings::default()
+        ..ResolverSettings::default()
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::{str::FromStr, time::Duration};
 
+pub use favicon::ResolverSettings;
+use favicon::{DnsOverrides, parse_dns_override};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Why the environment could not be turned into [`Settings`].
@@ -224,178 +226,56 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
 }
 
-/// Favicon fetching settings.
-#[derive(Debug, Clone)]
-pub struct ResolverSettings {
-    /// `RESOLVER_TIMEOUT_SECS` (default 10): the whole budget of one domain, retries included.
-    pub domain_timeout: Duration,
-    /// `RESOLVER_CONNECT_TIMEOUT_SECS` (default 5).
-    pub connect_timeout: Duration,
-    /// `RESOLVER_MAX_TRIES` (default 2): tries per domain on transient errors.
-    pub max_tries: u32,
-    /// `RESOLVER_USER_AGENT`.
-    pub user_agent: String,
-    /// `RESOLVER_MAX_HTML_BYTES` (default 512 KiB): most of a home page read (after
-    /// decompression); reading stops earlier after `</head>` when icons were found.
-    pub max_html_bytes: usize,
-    /// `RESOLVER_MAX_ICON_BYTES` (default 1 MiB): a larger icon (after decompression) fails
-    /// with `too_large`.
-    pub max_icon_bytes: usize,
-    /// `RESOLVER_PREFERRED_SIZE` (default 32): the best icon is the largest square raster at
-    /// least this wide.
-    pub preferred_size: u32,
-    /// `RESOLVER_PREFER_SVG` (default false): an SVG icon wins over any raster.
-    pub prefer_svg: bool,
-    /// `RESOLVER_PER_HOST_CONCURRENCY` (default 4): requests to one host at once.
-    pub per_host_concurrency: usize,
-    /// `RESOLVER_MAX_REDIRECTS` (default 10): redirects followed per request.
-    pub max_redirects: usize,
-    /// `RESOLVER_CACHE_TTL_SECS` (default 86400; 0 disables): a domain whose icon was found
-    /// this recently is answered from the database without fetching again.
-    pub cache_ttl: Duration,
-    /// `RESOLVER_CACHE_NXDOMAIN_TTL_SECS` (default 3600; 0 disables): the same for a name that
-    /// does not exist (NXDOMAIN). Temporary DNS failures are never cached.
-    pub cache_nxdomain_ttl: Duration,
-    /// `RESOLVER_CACHE_FAILURE_TTL_SECS` (default 21600; 0 disables): the same for a site's
-    /// definite answer without an icon (an error status that is not temporary, no image, no
-    /// icon, too large). Time-outs, connection and TLS failures and blocks are never cached.
-    pub cache_failure_ttl: Duration,
-    /// `RESOLVER_CONNECT_TO` (`ADDR:PORT`, unset by default): every connection goes there,
-    /// keeping the host name for SNI and `Host` (like curl's `--connect-to`). Applied after the
-    /// address check; names not in `dns_override` are not looked up at all. For tests and
-    /// benchmarks against local servers.
-    pub connect_to: Option<std::net::SocketAddr>,
-    /// `RESOLVER_DNS_OVERRIDE` (`name=IP,name=IP`, empty by default): answers used instead of
-    /// DNS for these names (like curl's `--resolve`), checked like real answers. For tests.
-    pub dns_override: Vec<(String, std::net::IpAddr)>,
-    /// The `name=NXDOMAIN` entries of `RESOLVER_DNS_OVERRIDE`: names the resolver treats as
-    /// non-existent, failing like DNS does for them, without a query. An entry is a name, or
-    /// `*.suffix` for every name under `suffix`, so that one entry covers a benchmark's dead
-    /// names. For tests and benchmarks.
-    pub dns_nxdomain: Vec<String>,
-    /// `RESOLVER_CA_CERT` (a PEM file, unset by default): an extra trusted root certificate,
-    /// for test servers.
-    pub ca_cert: Option<std::path::PathBuf>,
-    /// `RESOLVER_ALLOW_PRIVATE` (default false): allow loopback and private addresses.
-    pub allow_private: bool,
+/// Reads only the resolver settings, for the `worker resolve` command.
+pub fn resolver_settings_from_env() -> Result<ResolverSettings, ConfigError> {
+    read_resolver_settings(&Env(&|name| std::env::var(name).ok()))
 }
 
-impl Default for ResolverSettings {
-    /// The documented defaults.
-    fn default() -> Self {
-        Self {
-            domain_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            max_tries: 2,
-            user_agent: "favicon-pipeline/0.1 (+https://github.com/favicon-pipeline)".to_owned(),
-            max_html_bytes: 512 * 1024,
-            max_icon_bytes: 1024 * 1024,
-            preferred_size: 32,
-            prefer_svg: false,
-            per_host_concurrency: 4,
-            max_redirects: 10,
-            cache_ttl: Duration::from_secs(86_400),
-            cache_nxdomain_ttl: Duration::from_secs(3_600),
-            cache_failure_ttl: Duration::from_secs(21_600),
-            connect_to: None,
-            dns_override: Vec::new(),
-            dns_nxdomain: Vec::new(),
-            ca_cert: None,
-            allow_private: false,
-        }
-    }
+/// The `RESOLVER_*` variables; the settings type and its defaults are the resolver's own.
+fn read_resolver_settings(env: &Env<'_>) -> Result<ResolverSettings, ConfigError> {
+    let default = ResolverSettings::default();
+    let dns = match env.optional("RESOLVER_DNS_OVERRIDE") {
+        Some(value) => parse_dns_override(&value)
+            .map_err(|reason| env.invalid("RESOLVER_DNS_OVERRIDE", &value, reason))?,
+        None => DnsOverrides::default(),
+    };
+    Ok(ResolverSettings {
+        domain_timeout: Duration::from_secs(
+            env.positive_or("RESOLVER_TIMEOUT_SECS", default.domain_timeout.as_secs())?,
+        ),
+        connect_timeout: Duration::from_secs(env.positive_or(
+            "RESOLVER_CONNECT_TIMEOUT_SECS",
+            default.connect_timeout.as_secs(),
+        )?),
+        max_tries: env.positive_or("RESOLVER_MAX_TRIES", default.max_tries)?,
+        user_agent: env.string_or("RESOLVER_USER_AGENT", &default.user_agent),
+        max_html_bytes: env.positive_or("RESOLVER_MAX_HTML_BYTES", default.max_html_bytes)?,
+        max_icon_bytes: env.positive_or("RESOLVER_MAX_ICON_BYTES", default.max_icon_bytes)?,
+        preferred_size: env.parse_or("RESOLVER_PREFERRED_SIZE", default.preferred_size)?,
+        prefer_svg: env.parse_or("RESOLVER_PREFER_SVG", default.prefer_svg)?,
+        per_host_concurrency: env.positive_or(
+            "RESOLVER_PER_HOST_CONCURRENCY",
+            default.per_host_concurrency,
+        )?,
+        max_redirects: env.parse_or("RESOLVER_MAX_REDIRECTS", default.max_redirects)?,
+        cache_ttl: Duration::from_secs(
+            env.parse_or("RESOLVER_CACHE_TTL_SECS", default.cache_ttl.as_secs())?,
+        ),
+        cache_nxdomain_ttl: Duration::from_secs(env.parse_or(
+            "RESOLVER_CACHE_NXDOMAIN_TTL_SECS",
+            default.cache_nxdomain_ttl.as_secs(),
+        )?),
+        cache_failure_ttl: Duration::from_secs(env.parse_or(
+            "RESOLVER_CACHE_FAILURE_TTL_SECS",
+            default.cache_failure_ttl.as_secs(),
+        )?),
+        connect_to: env.parse_optional("RESOLVER_CONNECT_TO")?,
+        dns_override: dns.addresses,
+        dns_nxdomain: dns.nxdomain,
+        ca_cert: env.optional("RESOLVER_CA_CERT").map(Into::into),
+        allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", default.allow_private)?,
+    })
 }
-
-impl ResolverSettings {
-    /// Reads only the resolver settings, for the `worker resolve` command.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(&Env(&|name| std::env::var(name).ok()))
-    }
-
-    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let default = Self::default();
-        let dns = match env.optional("RESOLVER_DNS_OVERRIDE") {
-            Some(value) => parse_dns_override(&value)
-                .map_err(|reason| env.invalid("RESOLVER_DNS_OVERRIDE", &value, reason))?,
-            None => DnsOverrides::default(),
-        };
-        Ok(Self {
-            domain_timeout: Duration::from_secs(
-                env.positive_or("RESOLVER_TIMEOUT_SECS", default.domain_timeout.as_secs())?,
-            ),
-            connect_timeout: Duration::from_secs(env.positive_or(
-                "RESOLVER_CONNECT_TIMEOUT_SECS",
-                default.connect_timeout.as_secs(),
-            )?),
-            max_tries: env.positive_or("RESOLVER_MAX_TRIES", default.max_tries)?,
-            user_agent: env.string_or("RESOLVER_USER_AGENT", &default.user_agent),
-            max_html_bytes: env.positive_or("RESOLVER_MAX_HTML_BYTES", default.max_html_bytes)?,
-            max_icon_bytes: env.positive_or("RESOLVER_MAX_ICON_BYTES", default.max_icon_bytes)?,
-            preferred_size: env.parse_or("RESOLVER_PREFERRED_SIZE", default.preferred_size)?,
-            prefer_svg: env.parse_or("RESOLVER_PREFER_SVG", default.prefer_svg)?,
-            per_host_concurrency: env.positive_or(
-                "RESOLVER_PER_HOST_CONCURRENCY",
-                default.per_host_concurrency,
-            )?,
-            max_redirects: env.parse_or("RESOLVER_MAX_REDIRECTS", default.max_redirects)?,
-            cache_ttl: Duration::from_secs(
-                env.parse_or("RESOLVER_CACHE_TTL_SECS", default.cache_ttl.as_secs())?,
-            ),
-            cache_nxdomain_ttl: Duration::from_secs(env.parse_or(
-                "RESOLVER_CACHE_NXDOMAIN_TTL_SECS",
-                default.cache_nxdomain_ttl.as_secs(),
-            )?),
-            cache_failure_ttl: Duration::from_secs(env.parse_or(
-                "RESOLVER_CACHE_FAILURE_TTL_SECS",
-                default.cache_failure_ttl.as_secs(),
-            )?),
-            connect_to: env.parse_optional("RESOLVER_CONNECT_TO")?,
-            dns_override: dns.addresses,
-            dns_nxdomain: dns.nxdomain,
-            ca_cert: env.optional("RESOLVER_CA_CERT").map(Into::into),
-            allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", default.allow_private)?,
-        })
-    }
-}
-
-/// What `RESOLVER_DNS_OVERRIDE` holds: addresses for some names, and names that do not exist.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnsOverrides {
-    /// `name=IP` entries, in order (a name may have several addresses).
-    pub addresses: Vec<(String, std::net::IpAddr)>,
-    /// `name=NXDOMAIN` entries: a name, or `*.suffix` for every name under `suffix`.
-    pub nxdomain: Vec<String>,
-}
-
-/// Parses `name=IP,name=NXDOMAIN,*.suffix=NXDOMAIN` (names lower-cased, a trailing dot
-/// removed; `NXDOMAIN` in any case). A `*.` pattern may only say `NXDOMAIN`.
-pub fn parse_dns_override(value: &str) -> Result<DnsOverrides, String> {
-    let mut overrides = DnsOverrides::default();
-    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, answer) = entry
-            .split_once('=')
-            .ok_or_else(|| format!("{entry:?} is not name=IP or name=NXDOMAIN"))?;
-        let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-        let pattern = name.strip_prefix("*.");
-        let bare = pattern.unwrap_or(&name);
-        if bare.is_empty() || bare.starts_with('.') || bare.contains('*') {
-            return Err(format!("{entry:?} has no valid name"));
-        }
-        let answer = answer.trim();
-        if answer.eq_ignore_ascii_case("nxdomain") {
-            overrides.nxdomain.push(name);
-        } else if pattern.is_some() {
-            return Err(format!("{entry:?}: a *. pattern can only say NXDOMAIN"));
-        } else {
-            let ip = answer
-                .parse()
-                .map_err(|e| format!("{entry:?} has an invalid address: {e}"))?;
-            overrides.addresses.push((name, ip));
-        }
-    }
-    Ok(overrides)
-}
-
 /// The log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -470,7 +350,7 @@ impl Settings {
                 result_batch_size: env.positive_or("RESULT_BATCH_SIZE", 100)?,
                 shutdown_grace: Duration::from_secs(env.parse_or("SHUTDOWN_GRACE_SECS", 25)?),
             },
-            resolver: ResolverSettings::read(&env)?,
+            resolver: read_resolver_settings(&env)?,
             log_format: match env.string_or("LOG_FORMAT", "compact").as_str() {
                 "compact" => LogFormat::Compact,
                 "json" => LogFormat::Json,

@@ -5,8 +5,8 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
+use favicon::fuzzing::extract_candidates;
 use url::Url;
-use worker::resolver::html::extract_candidates;
 
 static PAGE: LazyLock<Url> = LazyLock::new(|| {
     Url::parse("https://www.example.com:8443/dir/index.html?q=1").expect("a valid page URL")

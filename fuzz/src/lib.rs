@@ -2,14 +2,15 @@
 
 use std::io::{self, Read};
 
-use entity::{FileType, results};
-use worker::{
+use domain_lists::{
     entries::DistinctEntries,
     parse::{ReadError, read_entries},
-    resolver::{Failure, FailureCategory},
-    store::{FailureRecord, IconRecord, NewResult, result_row},
-    text::{MAX_DOMAIN_CHARS, MAX_ERROR_CHARS, is_storable},
+    stored_text::{MAX_DOMAIN_CHARS, MAX_ERROR_CHARS, is_storable},
 };
+use entity::{FileType, results};
+use favicon::{Failure, FailureCategory};
+// The result rows are still the worker's until the data layer has a crate of its own.
+use worker::store::{FailureRecord, IconRecord, NewResult, result_row};
 
 /// What reading a whole file gave: its entries, then the error that stopped it, if any.
 type Outcome = (Vec<String>, Option<String>);

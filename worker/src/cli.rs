@@ -5,15 +5,11 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
-use common::config::ResolverSettings;
+use common::config::resolver_settings_from_env;
+use favicon::{Domain, FailureCategory, IconSource, ImageFormat, Resolver};
 use futures::{StreamExt, future, stream};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-
-use crate::{
-    domain::Domain,
-    resolver::{FailureCategory, IconSource, ImageFormat, Resolver},
-};
 
 /// Arguments of `worker resolve`; the other resolver settings come from the environment.
 #[derive(Debug, clap::Args)]
@@ -60,7 +56,7 @@ struct Line {
 
 /// Runs `worker resolve`.
 pub async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
-    let mut settings = ResolverSettings::from_env().context("invalid configuration")?;
+    let mut settings = resolver_settings_from_env().context("invalid configuration")?;
     if args.connect_to.is_some() {
         settings.connect_to = args.connect_to;
     }

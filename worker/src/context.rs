@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use common::Settings;
+use favicon::Resolver;
 use sea_orm::DatabaseConnection;
-
-use crate::resolver::Resolver;
 
 /// Shared state of one worker process.
 #[derive(Debug)]

@@ -3,24 +3,18 @@
 //!
 //! [`startup::Worker`] wires things together; [`consumer`] is the receive loop, [`process`]
 //! handles one file, [`store`] holds its database writes, [`dlq`] sends dead-lettered work
-//! that progressed back and fails the rest. [`parse`] reads uploads, [`entries`] keeps their
-//! distinct entries, [`domain`] normalises them, [`text`] makes what is stored storable and
-//! [`cache`] says which results later files may copy. [`resolver`] finds favicons; [`cli`] is
-//! `worker resolve`, the resolver without the pipeline.
+//! that progressed back and fails the rest; [`cli`] is `worker resolve`, the resolver without
+//! the pipeline. Two crates do the rest: `domain-lists` reads uploads, keeps their distinct
+//! entries and makes what is stored storable; `favicon` normalises domains, finds their
+//! favicons and says which results later files may copy.
 
-pub mod cache;
 pub mod cli;
 pub mod consumer;
 pub mod context;
 pub mod dlq;
-pub mod domain;
-pub mod entries;
-pub mod parse;
 pub mod process;
 pub mod queue;
-pub mod resolver;
 pub mod startup;
 pub mod store;
-pub mod text;
 
 pub use startup::Worker;

@@ -9,17 +9,19 @@ use anyhow::Context as _;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use chrono::Utc;
 use common::event::FileEvent;
+use domain_lists::{
+    entries::{DistinctEntries, Entry},
+    parse::{ReadError, read_entries},
+};
 use entity::files;
+use favicon::CacheClass;
 use futures::{StreamExt, TryStreamExt};
 use sea_orm::DbErr;
 use tokio_util::{io::SyncIoBridge, sync::CancellationToken};
 use uuid::Uuid;
 
 use crate::{
-    cache::CacheClass,
     context::Context,
-    entries::{DistinctEntries, Entry},
-    parse::{ReadError, read_entries},
     queue::Queue,
     store::{
         self, ChunkClaim, Claim, ErrorClass, FailureRecord, IconRecord, NewChunk, NewResult,
@@ -476,7 +478,7 @@ async fn resolve_entry(ctx: &Context, entry: Entry, cached: Option<CachedOutcome
         None => {
             let _permit = ctx.domain_permits.acquire().await;
             let resolution = ctx.resolver.resolve(&domain).await;
-            let cache_class = CacheClass::of(&resolution.outcome);
+            let cache_class = resolution.cache_class();
             (
                 resolution.outcome.map(Into::into).map_err(Into::into),
                 i32::try_from(resolution.tries).unwrap_or(i32::MAX),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use common::{Settings, aws::AwsClients};
+use favicon::Resolver;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -12,7 +13,6 @@ use crate::{
     context::Context,
     dlq,
     queue::{Queue, SqsQueue},
-    resolver::Resolver,
 };
 
 /// A worker ready to consume.

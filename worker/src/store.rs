@@ -11,7 +11,9 @@ use std::{
 };
 
 use chrono::Utc;
+use domain_lists::stored_text::{self as text, MAX_DOMAIN_CHARS, MAX_ERROR_CHARS};
 use entity::{FileStatus, ResultStatus, file_chunks, files, redrives, results};
+use favicon::{CacheClass, Failure, FailureCategory, Icon};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryInsertResult,
@@ -20,11 +22,6 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub use self::errors::{ErrorClass, Refusal, sqlstate};
-use crate::{
-    cache::CacheClass,
-    resolver::{Failure, FailureCategory, Icon},
-    text::{self, MAX_DOMAIN_CHARS, MAX_ERROR_CHARS},
-};
 
 /// Most bind parameters one statement may carry: the protocol counts them in 16 bits.
 const MAX_BIND_PARAMETERS: usize = 65_535;
@@ -129,9 +126,9 @@ impl From<Failure> for FailureRecord {
 }
 
 /// The newest fetched result of each of `domains` that the cache may still copy: one whose
-/// class is in `fresh` with a creation time after the class's limit ([`crate::cache`] says
-/// which and why). From any file of any client: favicons are public, and only the icon or the
-/// failure is copied. `domains` holds at most a few hundred names (one cache lookup batch).
+/// class is in `fresh` with a creation time after the class's limit
+/// ([`favicon::Resolution::cache_class`] says which and why). From any file of any client:
+/// favicons are public, and only the icon or the failure is copied. `domains` holds at most a few hundred names (one cache lookup batch).
 pub async fn recent_outcomes(
     db: &DatabaseConnection,
     domains: Vec<String>,

@@ -1,15 +1,13 @@
 //! A file's entries as the worker keeps them: distinct, in order of first appearance, each
 //! either a normalised [`Domain`] or the reason it is none. What is kept is what is stored: an
-//! invalid entry's text is made storable ([`crate::text`]) before it is compared, so two
+//! invalid entry's text is made storable ([`crate::stored_text`]) before it is compared, so two
 //! entries that would be stored alike count once and a redelivery finds them recorded.
 
 use std::collections::HashSet;
 
-use crate::{
-    domain::Domain,
-    resolver::{Failure, FailureCategory},
-    text::{self, MAX_DOMAIN_CHARS, MAX_ERROR_CHARS},
-};
+use favicon::{Domain, Failure, FailureCategory, InvalidDomain};
+
+use crate::stored_text::{self, MAX_DOMAIN_CHARS, MAX_ERROR_CHARS};
 
 /// One distinct entry of a file.
 #[derive(Debug)]
@@ -35,10 +33,10 @@ impl Entry {
 }
 
 /// Why `raw` is no domain, as a failure whose message is storable.
-fn invalid(error: crate::domain::InvalidDomain) -> Failure {
+fn invalid(error: InvalidDomain) -> Failure {
     Failure::new(
         FailureCategory::InvalidDomain,
-        text::storable(&error.to_string(), MAX_ERROR_CHARS),
+        stored_text::storable(&error.to_string(), MAX_ERROR_CHARS),
     )
 }
 
@@ -83,7 +81,7 @@ impl DistinctEntries {
         let (key, domain) = match Domain::parse(raw) {
             Ok(domain) => (domain.as_str().to_owned(), Ok(domain)),
             Err(error) => (
-                text::storable(raw.trim(), MAX_DOMAIN_CHARS).into_owned(),
+                stored_text::storable(raw.trim(), MAX_DOMAIN_CHARS).into_owned(),
                 Err(invalid(error)),
             ),
         };
@@ -164,11 +162,11 @@ mod tests {
         assert_eq!(entries[1].key.chars().count(), MAX_DOMAIN_CHARS);
         for entry in &entries {
             let failure = entry.domain.as_ref().expect_err("invalid");
-            assert!(text::is_storable(
+            assert!(stored_text::is_storable(
                 &failure.to_string(),
                 MAX_ERROR_CHARS + 20
             ));
-            assert!(text::is_storable(&entry.key, MAX_DOMAIN_CHARS));
+            assert!(stored_text::is_storable(&entry.key, MAX_DOMAIN_CHARS));
         }
     }
 }

@@ -1,26 +1,32 @@
-//! The resolver's cache rule, in one place: which fetched outcomes a later file may copy,
-//! and for how long.
-//!
-//! Only definite answers are kept, the ones asking again soon would get again: the icon that
-//! was found, a name that does not exist (NXDOMAIN), and a site's own answer without an icon
-//! (an error status that is not temporary, no image, no icon, an icon too large). Each has its
-//! own time to live. Time-outs, refused or broken connections, TLS failures, temporary DNS
-//! failures (SERVFAIL, no answer) and 5xx or 429 answers are never kept: they describe a
-//! moment, not the site, and the cache is shared by every client, so one passing outage would
-//! otherwise stick to everybody's files. Blocked addresses are not kept either: they are cheap
-//! to find again and follow the resolver's settings.
-//!
-//! A result's class is decided when it is fetched ([`CacheClass::of`]) and stored with it;
-//! its time to live is read from the settings when it is looked up, so changing a setting
-//! applies to rows already stored.
+//! The cache rule, in one place: which outcomes a cache may keep, and for how long
+//! ([`Resolution::cache_class`] says why). Whoever stores results stores what it is told.
 
 use std::time::Duration;
 
-use common::config::ResolverSettings;
+use crate::{Failure, FailureCategory, Icon, Resolution, ResolverSettings};
 
-use crate::resolver::{Failure, FailureCategory, Icon};
+impl Resolution {
+    /// Whether a cache shared by later lookups may answer them with this outcome, and under
+    /// which time to live ([`CacheClass::ttl`]); `None` when they must resolve again.
+    ///
+    /// Only definite answers are kept, the ones asking again soon would get again: the icon
+    /// that was found, a name that does not exist (NXDOMAIN), and a site's own answer without
+    /// an icon (an error status that is not temporary, no image, no icon, an icon too large).
+    /// Each has its own time to live. Time-outs, refused or broken connections, TLS failures,
+    /// temporary DNS failures (SERVFAIL, no answer) and 5xx or 429 answers are never kept: they
+    /// describe a moment, not the site, and the cache is shared by every client, so one passing
+    /// outage would otherwise stick to everybody's files. Blocked addresses are not kept
+    /// either: they are cheap to find again and follow the resolver's settings.
+    ///
+    /// The class is decided when the outcome is fetched and stored with it; its time to live
+    /// is read from the settings when it is looked up, so changing a setting applies to
+    /// outcomes already stored.
+    pub fn cache_class(&self) -> Option<CacheClass> {
+        CacheClass::of(&self.outcome)
+    }
+}
 
-/// What kind of definite answer a fetched result holds.
+/// What kind of definite answer a resolution holds, for a cache ([`Resolution::cache_class`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CacheClass {
     /// The icon was found (`RESOLVER_CACHE_TTL_SECS`).
@@ -36,7 +42,7 @@ impl CacheClass {
     pub const ALL: [Self; 3] = [Self::Icon, Self::NoSuchName, Self::SiteAnswer];
 
     /// The class of a freshly fetched outcome, or `None` when it must not be copied.
-    pub fn of(outcome: &Result<Icon, Failure>) -> Option<Self> {
+    fn of(outcome: &Result<Icon, Failure>) -> Option<Self> {
         match outcome {
             Ok(_) => Some(Self::Icon),
             Err(failure) if !failure.definite => None,
@@ -64,7 +70,7 @@ impl CacheClass {
         }
     }
 
-    /// The name stored in `results.cache_class`.
+    /// The class's stable name, for storing it with a result (the worker's `results.cache_class`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Icon => "icon",
@@ -77,7 +83,7 @@ impl CacheClass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolver::{IconSource, ImageFormat};
+    use crate::{IconSource, ImageFormat};
 
     fn failure(category: FailureCategory) -> Result<Icon, Failure> {
         Err(Failure::new(category, "detail"))

@@ -4,7 +4,7 @@ use url::Url;
 
 /// The absolute URLs of the manifest's `icons[].src`, in order, resolved against the
 /// manifest's own URL. Anything that is not JSON or has no icons gives none.
-pub fn icon_urls(bytes: &[u8], manifest_url: &Url) -> Vec<Url> {
+pub(crate) fn icon_urls(bytes: &[u8], manifest_url: &Url) -> Vec<Url> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return Vec::new();

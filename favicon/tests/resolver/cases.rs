@@ -1,7 +1,7 @@
 //! Finding and choosing icons.
 
+use favicon::{FailureCategory, IconSource, ImageFormat};
 use test_support::farm::{Farm, scenarios::data_uri_icon};
-use worker::resolver::{FailureCategory, IconSource, ImageFormat};
 
 use crate::{assert_icons, category, icon, resolve, resolve_with};
 

@@ -52,7 +52,7 @@ impl std::fmt::Display for ImageFormat {
 
 /// An image's format and real size. An SVG without `width`/`height`/`viewBox` is 0x0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageInfo {
+pub(crate) struct ImageInfo {
     /// The format found by magic bytes.
     pub format: ImageFormat,
     /// Width in pixels (an ICO: its largest entry).
@@ -62,7 +62,7 @@ pub struct ImageInfo {
 }
 
 /// The format of `bytes` by magic bytes, or `None` when they are no image we accept.
-pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+pub(crate) fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
     let starts = |magic: &[u8]| bytes.starts_with(magic);
     if starts(b"\x00\x00\x01\x00") {
         Some(ImageFormat::Ico)
@@ -85,7 +85,7 @@ pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
 
 /// The format and real dimensions of `bytes`; `None` when they are no image, a raster's size
 /// cannot be read, or the image is 1x1 (a tracking pixel, not an icon).
-pub fn inspect(bytes: &[u8]) -> Option<ImageInfo> {
+pub(crate) fn inspect(bytes: &[u8]) -> Option<ImageInfo> {
     let format = sniff(bytes)?;
     let (width, height) = match format {
         ImageFormat::Ico => ico_size(bytes)?,

@@ -1,4 +1,8 @@
-//! `worker resolve` against the farm, as a person would run it.
+//! `worker resolve` against the farm, as a person would run it: the worker binary's own
+//! command, so its tests stay with the worker (the resolver's are in `favicon/tests`). No
+//! database or LocalStack needed.
+
+#![expect(clippy::expect_used, reason = "tests")]
 
 use std::process::Stdio;
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use favicon::FailureCategory;
 use test_support::farm::{Farm, FarmConfig, Latency};
-use worker::resolver::FailureCategory;
 
 use crate::{category, icon, resolve, resolve_with};
 

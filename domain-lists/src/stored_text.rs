@@ -3,6 +3,10 @@
 //! untrusted input, an invalid entry kept as a result's domain and the error messages that
 //! quote it, goes through [`storable`] first: NUL becomes U+FFFD and the length is bounded,
 //! with an ellipsis, so a hostile entry costs one failed result and never a refused write.
+//!
+//! The rule lives with the readers, where untrusted text comes in: the readers, their fuzz
+//! target and the worker's result rows all apply it. `entity`, the other candidate, holds the
+//! SeaORM entities and pulls in sea-orm, which a rule about strings does not need.
 
 use std::borrow::Cow;
 

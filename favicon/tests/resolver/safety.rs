@@ -1,7 +1,7 @@
 //! Addresses the resolver must not reach unless allowed, and transport failures.
 
+use favicon::FailureCategory;
 use test_support::farm::Farm;
-use worker::resolver::FailureCategory;
 
 use crate::{category, icon, resolve, resolve_with};
 

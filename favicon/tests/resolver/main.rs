@@ -4,16 +4,11 @@
 #![expect(clippy::expect_used, reason = "tests")]
 
 mod cases;
-mod cli;
 mod realworld;
 mod safety;
 
-use common::config::ResolverSettings;
+use favicon::{Domain, FailureCategory, Icon, Resolution, Resolver, ResolverSettings};
 use test_support::farm::Farm;
-use worker::{
-    domain::Domain,
-    resolver::{FailureCategory, Icon, Resolution, Resolver},
-};
 
 /// Resolves `domain` against `farm` with the farm's settings changed by `adjust`.
 async fn resolve_with(

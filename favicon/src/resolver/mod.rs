@@ -9,15 +9,14 @@
 //! Files: [`net`] (where connections may go), [`fetch`] (bounded GETs), [`html`] and
 //! [`manifest`] (candidates), [`image`] (formats and dimensions).
 
-pub mod fetch;
-pub mod html;
-pub mod image;
-pub mod manifest;
-pub mod net;
+pub(crate) mod fetch;
+pub(crate) mod html;
+pub(crate) mod image;
+pub(crate) mod manifest;
+pub(crate) mod net;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
-use common::config::ResolverSettings;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
@@ -29,7 +28,7 @@ use self::{
     html::CandidateKind,
     net::{GuardedDns, Network},
 };
-use crate::domain::Domain;
+use crate::{ResolverSettings, domain::Domain};
 
 /// Most candidates fetched for one domain.
 const MAX_CANDIDATES: usize = 16;
@@ -160,7 +159,8 @@ pub struct Failure {
     /// The site's (or its name's) own answer, which asking again soon would get again: the
     /// name does not exist, an error status that is not temporary, no image. False for what
     /// may pass (a time-out, a refused connection, a temporary DNS failure, a 5xx or 429) and
-    /// for blocks. Whether the worker may cache the failure depends on it.
+    /// for blocks. Whether a cache may keep the failure depends on it
+    /// ([`Resolution::cache_class`]).
     #[serde(skip)]
     pub definite: bool,
 }
@@ -517,7 +517,7 @@ fn is_lasting_status(status: reqwest::StatusCode) -> bool {
 
 /// The best icon: an SVG when preferred, else the largest square raster at least
 /// `preferred` wide, else an SVG, else the largest raster. Ties go to the earlier candidate.
-pub fn choose(found: &[Icon], preferred: u32, prefer_svg: bool) -> Option<&Icon> {
+pub(crate) fn choose(found: &[Icon], preferred: u32, prefer_svg: bool) -> Option<&Icon> {
     let svg = found.iter().find(|icon| icon.format == ImageFormat::Svg);
     if prefer_svg && svg.is_some() {
         return svg;

@@ -11,9 +11,10 @@ use std::{
     net::{IpAddr, SocketAddr},
 };
 
-use common::config::ResolverSettings;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
+
+use crate::ResolverSettings;
 
 /// Names under this suffix stand for IP-literal URLs sent to `connect_to` (reqwest connects
 /// to IP literals itself, without asking the resolver). They end in `.invalid`, so they can
@@ -23,12 +24,12 @@ const CONNECT_TO_SUFFIX: &str = ".ip.connect-to.invalid";
 /// An address the resolver may not connect to.
 #[derive(Debug, thiserror::Error)]
 #[error("{0} is not a public address")]
-pub struct BlockedAddress(pub String);
+pub(crate) struct BlockedAddress(pub(crate) String);
 
 /// A name that could not be resolved.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot resolve {name}: {reason}")]
-pub struct DnsError {
+pub(crate) struct DnsError {
     name: String,
     reason: String,
     no_such_name: bool,
@@ -36,7 +37,8 @@ pub struct DnsError {
 
 impl DnsError {
     /// `name` does not exist (NXDOMAIN).
-    pub fn no_such_name(name: &str) -> Self {
+    #[cfg(test)]
+    fn no_such_name(name: &str) -> Self {
         Self {
             name: name.to_owned(),
             reason: "no such name".to_owned(),
@@ -60,7 +62,7 @@ impl DnsError {
     /// The name does not exist or has no address (NXDOMAIN, NODATA): its own answer, as
     /// lasting as an HTTP 404. False for a failure that may pass (SERVFAIL, no answer in time,
     /// a resolver that cannot be reached).
-    pub fn is_no_such_name(&self) -> bool {
+    pub(crate) fn is_no_such_name(&self) -> bool {
         self.no_such_name
     }
 }
@@ -79,7 +81,7 @@ const NO_SUCH_NAME_MESSAGES: [&str; 5] = [
 
 /// Where connections go, and what may be connected to.
 #[derive(Debug, Clone)]
-pub struct Network {
+pub(crate) struct Network {
     overrides: HashMap<String, Vec<IpAddr>>,
     nxdomain: Vec<String>,
     connect_to: Option<SocketAddr>,
@@ -88,7 +90,7 @@ pub struct Network {
 
 impl Network {
     /// From the resolver settings.
-    pub fn new(settings: &ResolverSettings) -> Self {
+    pub(crate) fn new(settings: &ResolverSettings) -> Self {
         let mut overrides: HashMap<String, Vec<IpAddr>> = HashMap::new();
         for (name, ip) in &settings.dns_override {
             overrides.entry(name.clone()).or_default().push(*ip);
@@ -102,7 +104,7 @@ impl Network {
     }
 
     /// Refuses a URL whose host is a non-public IP literal (names are checked when resolved).
-    pub fn check_url(&self, url: &Url) -> Result<(), BlockedAddress> {
+    pub(crate) fn check_url(&self, url: &Url) -> Result<(), BlockedAddress> {
         let ip = match url.host() {
             Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
@@ -122,7 +124,7 @@ impl Network {
     /// The URL to hand to the HTTP client, and the `Host` header to send with it when that is
     /// not the URL's own: with `connect_to`, an IP-literal URL is rewritten to a reserved name
     /// that the resolver maps to `connect_to` (checked by [`Self::check_url`] beforehand).
-    pub fn transport_url(&self, url: &Url) -> (Url, Option<String>) {
+    pub(crate) fn transport_url(&self, url: &Url) -> (Url, Option<String>) {
         let literal = match url.host() {
             Some(Host::Ipv4(ip)) => ip.to_string().replace('.', "-"),
             Some(Host::Ipv6(ip)) => ip.segments().map(|s| format!("{s:x}")).join("-"),
@@ -220,7 +222,7 @@ impl Network {
 
 /// Name resolution for the HTTP client, through [`Network`].
 #[derive(Debug)]
-pub struct GuardedDns(pub Network);
+pub(crate) struct GuardedDns(pub(crate) Network);
 
 impl Resolve for GuardedDns {
     fn resolve(&self, name: Name) -> Resolving {
@@ -235,7 +237,7 @@ impl Resolve for GuardedDns {
 /// True for addresses on the public internet: not loopback, private, link-local (cloud
 /// metadata), CGNAT, multicast, unspecified, documentation, benchmarking or reserved, in IPv4,
 /// IPv6 or IPv6 forms embedding IPv4 (mapped, NAT64, 6to4).
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();

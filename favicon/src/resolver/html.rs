@@ -1,5 +1,6 @@
 //! Icon candidates in a home page: a pure function of the bytes, the `Content-Type` charset
-//! and the page's URL, so that it can be fuzzed. Never panics on arbitrary bytes.
+//! and the page's URL, so that it can be fuzzed. Never panics on arbitrary bytes. What the fuzz
+//! target calls is `pub`, for `crate::fuzzing` to re-export; the module is the crate's own.
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 use html5gum::{DefaultEmitter, Token, Tokenizer};
@@ -119,7 +120,7 @@ fn link_kind(rel: &str) -> Option<CandidateKind> {
 /// The page as text: a byte-order mark wins, then the header's charset, then a `<meta>`
 /// charset, then UTF-8 when the bytes are valid UTF-8 (allowing a sequence cut at the end),
 /// else windows-1252.
-pub fn decode(html: &[u8], charset: Option<&str>) -> String {
+pub(crate) fn decode(html: &[u8], charset: Option<&str>) -> String {
     if let Some((encoding, bom_length)) = Encoding::for_bom(html) {
         return encoding
             .decode_without_bom_handling(&html[bom_length..])
@@ -167,7 +168,7 @@ fn meta_charset(html: &[u8]) -> Option<&'static Encoding> {
 }
 
 /// The `charset` parameter of a `Content-Type` value.
-pub fn content_type_charset(content_type: &str) -> Option<&str> {
+pub(crate) fn content_type_charset(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|parameter| {
         let (name, value) = parameter.split_once('=')?;
         name.trim()
