@@ -648,7 +648,10 @@ mod tests {
         vars.insert("SENTRY_DSN", "not a dsn with a secret-key");
         let error = settings(&vars).unwrap_err().to_string();
         assert!(error.contains("SENTRY_DSN"), "{error}");
-        assert!(!error.contains("secret-key"), "the DSN is not echoed: {error}");
+        assert!(
+            !error.contains("secret-key"),
+            "the DSN is not echoed: {error}"
+        );
     }
 
     #[test]

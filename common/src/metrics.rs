@@ -13,8 +13,8 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use entity::FileStatus;
 use ::metrics::{counter, describe_counter, describe_histogram, histogram};
+use entity::FileStatus;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// The `Content-Type` of [`render`]'s text: Prometheus's text exposition format 0.0.4.
@@ -85,7 +85,10 @@ pub fn install() -> &'static PrometheusHandle {
 )]
 fn with_buckets(builder: PrometheusBuilder) -> PrometheusBuilder {
     builder
-        .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.to_owned()), HTTP_BUCKETS)
+        .set_buckets_for_metric(
+            Matcher::Full(HTTP_REQUEST_DURATION.to_owned()),
+            HTTP_BUCKETS,
+        )
         .and_then(|builder| {
             builder.set_buckets_for_metric(
                 Matcher::Full(DOMAIN_RESOLUTION_DURATION.to_owned()),
@@ -298,7 +301,10 @@ mod tests {
         domain_resolved(Some("dns"), Duration::from_millis(30));
         http_request("GET", None, 404, Duration::from_millis(2));
         let text = render();
-        assert!(text.contains("# TYPE favicon_files_finished_total counter"), "{text}");
+        assert!(
+            text.contains("# TYPE favicon_files_finished_total counter"),
+            "{text}"
+        );
         assert!(
             text.contains("# HELP favicon_files_finished_total Files that reached"),
             "{text}"
@@ -313,7 +319,9 @@ mod tests {
         );
         // A histogram with buckets, not a summary.
         assert!(
-            text.contains(r#"favicon_domain_resolution_seconds_bucket{outcome="failed",le="0.05"} 1"#),
+            text.contains(
+                r#"favicon_domain_resolution_seconds_bucket{outcome="failed",le="0.05"} 1"#
+            ),
             "{text}"
         );
         assert!(

@@ -4,7 +4,7 @@
 //! A binary of its own: it installs the process's global subscriber and Sentry client, which
 //! the unit tests (where no DSN means no client) must not see.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -73,7 +73,10 @@ fn with_a_dsn_an_error_event_is_delivered_to_the_sentry_server() {
     while let Ok((path, body)) = received.recv_timeout(Duration::from_secs(5)) {
         assert_eq!(path, "/api/42/envelope/");
         bodies.push(String::from_utf8_lossy(&body).into_owned());
-        if bodies.iter().any(|body| body.contains("sentry test error 7f3a")) {
+        if bodies
+            .iter()
+            .any(|body| body.contains("sentry test error 7f3a"))
+        {
             break;
         }
     }
@@ -83,7 +86,10 @@ fn with_a_dsn_an_error_event_is_delivered_to_the_sentry_server() {
         .unwrap_or_else(|| panic!("no event with the error reached the server: {bodies:#?}"));
     // An event, not a log line or a breadcrumb; `error` is an event's default level.
     assert!(event.contains(r#""type":"event""#), "{event}");
-    assert!(event.contains(r#""message":"sentry test error 7f3a""#), "{event}");
+    assert!(
+        event.contains(r#""message":"sentry test error 7f3a""#),
+        "{event}"
+    );
     assert!(event.contains("a breadcrumb before the error"), "{event}");
     assert!(!event.contains("a warning is no event"), "{event}");
 }
