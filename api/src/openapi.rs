@@ -135,6 +135,7 @@ mod tests {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.contains_key("/openapi.json"));
+        assert!(paths.contains_key("/metrics"));
         let mut operations = 0;
         for (path, item) in paths {
             for (method, operation) in item.as_object().unwrap() {
@@ -146,6 +147,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 13);
+        assert_eq!(operations, 14);
     }
 }
