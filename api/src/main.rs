@@ -31,7 +31,10 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = Settings::from_env().context("invalid configuration")?;
-            common::telemetry::init(settings.log_format);
+            let _telemetry = common::telemetry::init(
+                settings.log_format,
+                settings.observability.sentry_dsn.as_ref(),
+            );
             Application::build(settings)
                 .await?
                 .run_until_stopped()

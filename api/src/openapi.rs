@@ -8,7 +8,7 @@ use utoipa::{
     },
 };
 
-use crate::routes::{files, health, jobs};
+use crate::routes::{files, health, jobs, metrics};
 
 /// The API's OpenAPI document, served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -18,7 +18,7 @@ use crate::routes::{files, health, jobs};
         files::upload_file, files::get_file, files::list_files, files::file_results,
         files::download_file, files::file_source,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
-        health::health, health::ready, health::openapi,
+        health::health, health::ready, health::openapi, metrics::metrics,
     ),
     modifiers(&BearerAuth, &Limits),
     tags((name = "files"), (name = "jobs"), (name = "operations"))
@@ -135,6 +135,7 @@ mod tests {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.contains_key("/openapi.json"));
+        assert!(paths.contains_key("/metrics"));
         let mut operations = 0;
         for (path, item) in paths {
             for (method, operation) in item.as_object().unwrap() {
@@ -146,6 +147,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 13);
+        assert_eq!(operations, 14);
     }
 }

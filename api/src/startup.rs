@@ -27,9 +27,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database (running pending migrations unless disabled), builds the AWS
-    /// clients and binds the listener.
+    /// Installs the metrics recorder, connects to the database (running pending migrations
+    /// unless disabled), builds the AWS clients and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        common::metrics::install();
         let db = common::db::connect(&settings.database)
             .await
             .context("failed to connect to the database")?;

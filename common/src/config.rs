@@ -40,6 +40,8 @@ pub struct Settings {
     pub resolver: ResolverSettings,
     /// `compact` for people, `json` for log pipelines.
     pub log_format: LogFormat,
+    /// Metrics and error reporting.
+    pub observability: ObservabilitySettings,
 }
 
 /// PostgreSQL connection settings.
@@ -276,6 +278,42 @@ fn read_resolver_settings(env: &Env<'_>) -> Result<ResolverSettings, ConfigError
         allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", default.allow_private)?,
     })
 }
+/// Metrics and error reporting (README "Observability").
+#[derive(Debug, Clone)]
+pub struct ObservabilitySettings {
+    /// `WORKER_METRICS_PORT` (default 9090; 0 picks a free port; `off` serves none): the
+    /// worker's `GET /metrics` listener, on all interfaces, as its only purpose is to be
+    /// scraped from outside the process. The api serves `/metrics` on its own port.
+    pub worker_metrics_port: Option<u16>,
+    /// `SENTRY_DSN` (unset by default): when set, errors are reported to this Sentry project.
+    pub sentry_dsn: Option<SecretString>,
+}
+
+impl ObservabilitySettings {
+    /// Reads only these settings, for commands that need nothing else.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env(&|name| std::env::var(name).ok()))
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let worker_metrics_port = match env.optional("WORKER_METRICS_PORT") {
+            Some(off) if off.trim().eq_ignore_ascii_case("off") => None,
+            _ => Some(env.parse_or("WORKER_METRICS_PORT", 9090)?),
+        };
+        let sentry_dsn = env.optional("SENTRY_DSN");
+        if let Some(dsn) = &sentry_dsn
+            && let Err(error) = dsn.trim().parse::<sentry::types::Dsn>()
+        {
+            // Not echoed: the DSN holds the project's key.
+            return Err(env.invalid("SENTRY_DSN", "(hidden)", error));
+        }
+        Ok(Self {
+            worker_metrics_port,
+            sentry_dsn: sentry_dsn.map(|dsn| SecretString::from(dsn.trim().to_owned())),
+        })
+    }
+}
+
 /// The log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -351,6 +389,7 @@ impl Settings {
                 shutdown_grace: Duration::from_secs(env.parse_or("SHUTDOWN_GRACE_SECS", 25)?),
             },
             resolver: read_resolver_settings(&env)?,
+            observability: ObservabilitySettings::read(&env)?,
             log_format: match env.string_or("LOG_FORMAT", "compact").as_str() {
                 "compact" => LogFormat::Compact,
                 "json" => LogFormat::Json,
@@ -462,6 +501,37 @@ mod tests {
         );
         assert_eq!(settings.worker.max_redrives, 10);
         assert!(settings.resolver.dns_override.is_empty());
+        assert_eq!(settings.observability.worker_metrics_port, Some(9090));
+        assert!(settings.observability.sentry_dsn.is_none());
+    }
+
+    #[test]
+    fn the_worker_metrics_port_can_be_any_free_one_or_off_and_a_sentry_dsn_is_checked() {
+        let mut vars = minimal();
+        vars.insert("WORKER_METRICS_PORT", "0");
+        assert_eq!(
+            settings(&vars).unwrap().observability.worker_metrics_port,
+            Some(0)
+        );
+        vars.insert("WORKER_METRICS_PORT", "Off");
+        assert_eq!(
+            settings(&vars).unwrap().observability.worker_metrics_port,
+            None
+        );
+        vars.insert("WORKER_METRICS_PORT", "99999");
+        assert!(settings(&vars).is_err());
+        vars.remove("WORKER_METRICS_PORT");
+
+        vars.insert("SENTRY_DSN", "https://public@o1.ingest.sentry.io/42");
+        let dsn = settings(&vars).unwrap().observability.sentry_dsn.unwrap();
+        assert_eq!(dsn.expose_secret(), "https://public@o1.ingest.sentry.io/42");
+        vars.insert("SENTRY_DSN", "not a dsn with a secret-key");
+        let error = settings(&vars).unwrap_err().to_string();
+        assert!(error.contains("SENTRY_DSN"), "{error}");
+        assert!(
+            !error.contains("secret-key"),
+            "the DSN is not echoed: {error}"
+        );
     }
 
     #[test]

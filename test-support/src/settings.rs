@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use common::{
     Settings,
-    config::{ApiSettings, DatabaseSettings, LogFormat, ResolverSettings, WorkerSettings},
+    config::{
+        ApiSettings, DatabaseSettings, LogFormat, ObservabilitySettings, ResolverSettings,
+        WorkerSettings,
+    },
 };
 use secrecy::SecretString;
 
@@ -71,6 +74,11 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Set
             ..ResolverSettings::default()
         },
         log_format: LogFormat::Compact,
+        // Any free port, so that workers of tests running at once do not collide.
+        observability: ObservabilitySettings {
+            worker_metrics_port: Some(0),
+            sentry_dsn: None,
+        },
     }
 }
 
@@ -165,6 +173,13 @@ pub fn to_env(settings: &Settings) -> Vec<(&'static str, String)> {
         ("RESOLVER_USER_AGENT", resolver.user_agent.clone()),
         ("RESOLVER_ALLOW_PRIVATE", resolver.allow_private.to_string()),
         ("LOG_FORMAT", "compact".to_owned()),
+        (
+            "WORKER_METRICS_PORT",
+            settings
+                .observability
+                .worker_metrics_port
+                .map_or_else(|| "off".to_owned(), |port| port.to_string()),
+        ),
         (
             "MAX_DOMAINS_PER_FILE",
             settings.api.max_domains_per_file.to_string(),

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use common::event::FileEvent;
+use common::{event::FileEvent, metrics};
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -196,11 +196,14 @@ async fn heartbeat_loop(
             () = done.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        if let Err(error) = queue
+        match queue
             .set_visibility(&receipt_handle, ctx.settings.worker.visibility_timeout_secs)
             .await
         {
-            tracing::warn!(error.message = %format!("{error:#}"), "heartbeat failed to extend the message");
+            Ok(()) => metrics::visibility_extended(),
+            Err(error) => {
+                tracing::warn!(error.message = %format!("{error:#}"), "heartbeat failed to extend the message")
+            }
         }
         match work.renew(&ctx, owner).await {
             Ok(true) => {}

@@ -27,12 +27,16 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Run) {
         Command::Run => {
             let settings = Settings::from_env().context("invalid configuration")?;
-            common::telemetry::init(settings.log_format);
+            let _telemetry = common::telemetry::init(
+                settings.log_format,
+                settings.observability.sentry_dsn.as_ref(),
+            );
             Worker::build(settings).await?.run_until_stopped().await
         }
         Command::Resolve(args) => {
             // Logs go to stderr; stdout carries only the JSON lines.
-            common::telemetry::init(LogFormat::Compact);
+            // A command-line tool: its errors are its output, not reports.
+            let _telemetry = common::telemetry::init(LogFormat::Compact, None);
             worker::cli::resolve(args).await
         }
     }

@@ -3,17 +3,20 @@
 //! can take. Entries are normalised, domains recorded earlier are skipped, the rest are
 //! answered from the cache or resolved, and results are written in batches.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use chrono::Utc;
-use common::event::FileEvent;
+use common::{
+    event::FileEvent,
+    metrics::{self, LeaseOn},
+};
 use domain_lists::{
     entries::{DistinctEntries, Entry},
     parse::{ReadError, read_entries},
 };
-use entity::files;
+use entity::{FileStatus, files};
 use favicon::CacheClass;
 use futures::{StreamExt, TryStreamExt};
 use sea_orm::DbErr;
@@ -176,7 +179,10 @@ async fn process_file(
     })
     .await?
     {
-        Claim::Claimed(file) => file,
+        Claim::Claimed(file) => {
+            metrics::lease_taken(LeaseOn::File);
+            file
+        }
         Claim::Terminal | Claim::Planned => return Ok(Outcome::Done),
         Claim::HeldElsewhere => return Ok(Outcome::HeldElsewhere),
         Claim::Missing => {
@@ -217,8 +223,10 @@ async fn process_file(
     })
     .await?
     {
+        metrics::lease_lost(LeaseOn::File);
         return Err(anyhow::Error::new(LostLease(format!("file {}", file.id))).into());
     }
+    metrics::file_finished(FileStatus::Completed);
     tracing::info!(file.id = %file.id, "completed file {}", file.id);
     Ok(Outcome::Done)
 }
@@ -288,6 +296,7 @@ async fn plan_chunks(
     })
     .await?
     {
+        metrics::lease_lost(LeaseOn::File);
         return Err(anyhow::Error::new(LostLease(format!("file {}", file.id))).into());
     }
     tracing::info!(file.id = %file.id, chunks = chunks.len(), "split file {} into {} chunks", file.id, chunks.len());
@@ -321,7 +330,7 @@ async fn process_chunk(
     })
     .await?
     {
-        ChunkClaim::Claimed => {}
+        ChunkClaim::Claimed => metrics::lease_taken(LeaseOn::Chunk),
         ChunkClaim::Done => return Ok(Outcome::Done),
         ChunkClaim::HeldElsewhere => return Ok(Outcome::HeldElsewhere),
     }
@@ -352,10 +361,12 @@ async fn process_chunk(
     .await?
     {
         None => {
+            metrics::lease_lost(LeaseOn::Chunk);
             Err(anyhow::Error::new(LostLease(format!("chunk {number} of file {file_id}"))).into())
         }
         Some(completed) => {
             if completed {
+                metrics::file_finished(FileStatus::Completed);
                 tracing::info!(file.id = %file_id, "completed file {file_id}");
             }
             Ok(Outcome::Done)
@@ -417,6 +428,7 @@ async fn record(
 ) -> Result<u64, ProcessError> {
     store::record_results(&ctx.db, file_id, chunk, batch)
         .await
+        .inspect(|written| metrics::results_written(*written))
         .map_err(|error| ProcessError::database(error, "the results could not be stored"))
 }
 
@@ -470,14 +482,23 @@ async fn with_cached_outcomes(
 
 async fn resolve_entry(ctx: &Context, entry: Entry, cached: Option<CachedOutcome>) -> NewResult {
     let domain = match entry.domain {
-        Err(failure) => return NewResult::invalid(entry.position, entry.key, failure),
+        Err(failure) => {
+            metrics::invalid_entry();
+            return NewResult::invalid(entry.position, entry.key, failure);
+        }
         Ok(domain) => domain,
     };
     let (outcome, tries, from_cache, cache_class) = match cached {
-        Some(outcome) => (outcome, 0, true, None),
+        Some(outcome) => {
+            metrics::cache_hit(outcome.is_ok());
+            (outcome, 0, true, None)
+        }
         None => {
             let _permit = ctx.domain_permits.acquire().await;
+            let started = Instant::now();
             let resolution = ctx.resolver.resolve(&domain).await;
+            let failure = resolution.outcome.as_ref().err();
+            metrics::domain_resolved(failure.map(|f| f.category.as_str()), started.elapsed());
             let cache_class = resolution.cache_class();
             (
                 resolution.outcome.map(Into::into).map_err(Into::into),

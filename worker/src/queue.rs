@@ -4,6 +4,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use common::metrics::{self, QueueName};
 
 /// One received message.
 #[derive(Debug, Clone)]
@@ -35,6 +36,7 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
+    name: QueueName,
     url: String,
     wait_seconds: i32,
     visibility_timeout: i32,
@@ -42,15 +44,17 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     /// The queue at `url`, long-polled for `wait_seconds`, messages hidden for
-    /// `visibility_timeout` seconds once received.
+    /// `visibility_timeout` seconds once received; its metrics say `name`.
     pub fn new(
         client: aws_sdk_sqs::Client,
+        name: QueueName,
         url: &str,
         wait_seconds: i32,
         visibility_timeout: i32,
     ) -> Self {
         Self {
             client,
+            name,
             url: url.to_owned(),
             wait_seconds,
             visibility_timeout,
@@ -73,7 +77,7 @@ impl Queue for SqsQueue {
             .send()
             .await
             .with_context(|| format!("failed to receive from {}", self.url))?;
-        Ok(output
+        let messages: Vec<Message> = output
             .messages
             .unwrap_or_default()
             .into_iter()
@@ -92,7 +96,9 @@ impl Queue for SqsQueue {
                     receive_count,
                 })
             })
-            .collect())
+            .collect();
+        metrics::messages_received(self.name, messages.len());
+        Ok(messages)
     }
 
     async fn delete(&self, receipt_handle: &str) -> anyhow::Result<()> {
@@ -103,6 +109,7 @@ impl Queue for SqsQueue {
             .send()
             .await
             .context("failed to delete a message")?;
+        metrics::message_deleted(self.name);
         Ok(())
     }
 

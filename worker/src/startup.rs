@@ -1,10 +1,12 @@
 //! Building and running a worker: what `main` calls and what the tests start.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
-use common::{Settings, aws::AwsClients};
+use axum::{Router, http::header::CONTENT_TYPE, routing::get};
+use common::{Settings, aws::AwsClients, metrics::QueueName};
 use favicon::Resolver;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -21,12 +23,23 @@ pub struct Worker {
     ctx: Arc<Context>,
     queue: Arc<dyn Queue>,
     dlq: Option<Arc<dyn Queue>>,
+    metrics_listener: Option<TcpListener>,
     id: Uuid,
 }
 
 impl Worker {
-    /// Connects to the database and builds the AWS clients and the resolver.
+    /// Connects to the database, builds the AWS clients and the resolver, and binds the
+    /// metrics listener (`WORKER_METRICS_PORT`, unless `off`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        common::metrics::install();
+        let metrics_listener = match settings.observability.worker_metrics_port {
+            Some(port) => Some(
+                TcpListener::bind(("0.0.0.0", port))
+                    .await
+                    .with_context(|| format!("failed to bind the metrics port {port}"))?,
+            ),
+            None => None,
+        };
         let db = common::db::connect(&settings.database)
             .await
             .context("failed to connect to the database")?;
@@ -36,6 +49,7 @@ impl Worker {
         let worker = &settings.worker;
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(
             aws.sqs.clone(),
+            QueueName::Main,
             &settings.aws.queue_url,
             worker.wait_seconds,
             worker.visibility_timeout_secs,
@@ -43,6 +57,7 @@ impl Worker {
         let dlq: Option<Arc<dyn Queue>> = worker.dlq_consumer.then(|| {
             Arc::new(SqsQueue::new(
                 aws.sqs.clone(),
+                QueueName::DeadLetter,
                 &settings.aws.dlq_url,
                 worker.wait_seconds,
                 60,
@@ -59,8 +74,16 @@ impl Worker {
             ctx,
             queue,
             dlq,
+            metrics_listener,
             id: Uuid::now_v7(),
         })
+    }
+
+    /// Where `GET /metrics` is served (useful with port 0); `None` when it is off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Runs until SIGINT or SIGTERM, then drains.
@@ -71,6 +94,9 @@ impl Worker {
     /// Consumes the queue (and the DLQ, when enabled) until `shutdown` is cancelled.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(worker.id = %self.id, "worker {} consuming {}", self.id, self.ctx.settings.aws.queue_url);
+        let metrics = self
+            .metrics_listener
+            .map(|listener| tokio::spawn(serve_metrics(listener, shutdown.clone())));
         let dlq = self.dlq.map(|dlq| {
             let (ctx, queue) = (self.ctx.clone(), self.queue.clone());
             tokio::spawn(dlq::run(ctx, dlq, queue, shutdown.clone()))
@@ -79,7 +105,33 @@ impl Worker {
         if let Some(dlq) = dlq {
             dlq.await.context("the DLQ consumer panicked")?;
         }
+        if let Some(metrics) = metrics {
+            metrics.await.context("the metrics listener panicked")?;
+        }
         tracing::info!("worker stopped");
         Ok(())
+    }
+}
+
+/// Serves `GET /metrics` (and nothing else) until `shutdown`. A failure here is logged, never
+/// fatal: the worker's job is the queue.
+async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(metrics.address = %address, "worker metrics on http://{address}/metrics");
+    }
+    let router = Router::new().route(
+        "/metrics",
+        get(|| async {
+            (
+                [(CONTENT_TYPE, common::metrics::CONTENT_TYPE)],
+                common::metrics::render(),
+            )
+        }),
+    );
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::warn!(error.message = %error, "the metrics listener stopped");
     }
 }

@@ -569,7 +569,7 @@ async fn complete_unleased(db: &impl ConnectionTrait, file_id: Uuid) -> Result<b
 /// Marks a file that cannot be processed FAILED with `reason`, unless it is terminal already.
 pub async fn fail(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Result<(), DbErr> {
     let now = Utc::now();
-    files::Entity::update_many()
+    let updated = files::Entity::update_many()
         .col_expr(
             files::Column::Status,
             Expr::value(FileStatus::Failed.as_str()),
@@ -589,6 +589,9 @@ pub async fn fail(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Resul
         .filter(files::Column::Status.is_in([FileStatus::Pending, FileStatus::Processing]))
         .exec(db)
         .await?;
+    if updated.rows_affected == 1 {
+        common::metrics::file_finished(FileStatus::Failed);
+    }
     Ok(())
 }
 

@@ -1,16 +1,20 @@
-//! The HTTP surface: one module per resource, merged here with the request-id and tracing
-//! middleware (a client's request id is kept only when it is a short safe token), the body
-//! limit and the request timeouts. Per-client rate limiting happens when
+//! The HTTP surface: one module per resource, merged here with the request-id, tracing and
+//! metrics middleware (a client's request id is kept only when it is a short safe token), the
+//! body limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
+
+use std::time::Instant;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, MatchedPath},
-    http::Request,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    middleware::Next,
+    response::Response,
 };
 use tower::{ServiceBuilder, util::MapRequestLayer};
 use tower_http::{
@@ -52,6 +56,22 @@ fn drop_unsafe_request_id<B>(mut request: Request<B>) -> Request<B> {
     request
 }
 
+/// Counts the request and its latency (to the response head) by method, route template and
+/// status. The template, never the path, so `/files/{id}` is one series whatever the id.
+async fn count_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    common::metrics::http_request(
+        method.as_str(),
+        route.as_ref().map(MatchedPath::as_str),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 /// All routes with their middleware.
 pub fn router(state: AppState) -> Router {
     let header = axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
@@ -90,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(files::router())
         .merge(jobs::router())
+        .merge(metrics::router())
         .layer(time_limit(api.request_timeout));
     Router::new()
         .merge(uploads)
@@ -104,6 +125,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(MapRequestLayer::new(drop_unsafe_request_id))
                 .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
                 .layer(trace)
+                .layer(axum::middleware::from_fn(count_request))
                 .layer(PropagateRequestIdLayer::new(header)),
         )
 }

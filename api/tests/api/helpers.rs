@@ -1,7 +1,7 @@
 //! `TestApp`: the real api and worker, started on a random port with their own database and
 //! LocalStack resources, plus helpers that read like what a user does.
 
-use std::ops::Deref;
+use std::{net::SocketAddr, ops::Deref};
 
 use common::{Settings, aws::AwsClients};
 use test_support::{ApiClient, IconServer};
@@ -14,6 +14,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub aws: AwsClients,
     pub db: sea_orm::DatabaseConnection,
+    /// Where the worker started by [`Self::spawn_with`] serves `GET /metrics`.
+    pub worker_metrics: Option<SocketAddr>,
     shutdown: CancellationToken,
 }
 
@@ -33,8 +35,8 @@ impl TestApp {
 
     /// Starts api and worker with the given settings.
     pub async fn spawn_with(settings: Settings) -> Self {
-        let app = Self::spawn_api_only(settings).await;
-        app.start_worker().await;
+        let mut app = Self::spawn_api_only(settings).await;
+        app.worker_metrics = app.start_worker().await;
         app
     }
 
@@ -57,16 +59,19 @@ impl TestApp {
             settings,
             aws,
             db,
+            worker_metrics: None,
             shutdown,
         }
     }
 
-    /// Starts the worker, stopped with the api.
-    pub async fn start_worker(&self) {
+    /// Starts the worker, stopped with the api; returns where it serves `GET /metrics`.
+    pub async fn start_worker(&self) -> Option<SocketAddr> {
         let worker = worker::Worker::build(self.settings.clone())
             .await
             .expect("worker builds");
+        let metrics = worker.metrics_addr();
         tokio::spawn(worker.run_until(self.shutdown.clone()));
+        metrics
     }
 
     /// Creates another client and returns its API key.

@@ -1,0 +1,334 @@
+//! Every metric the api and the worker export, in one place: its name, its type, its labels
+//! and its description, with one small function per event so that a call site is one line
+//! (`metrics::file_finished(FileStatus::Completed)`).
+//!
+//! The `metrics` facade records into a Prometheus recorder installed once per process
+//! ([`install`]); [`render`] gives the text format that `GET /metrics` serves on the api's
+//! port and on the worker's `WORKER_METRICS_PORT`. Until [`install`] runs the functions here
+//! cost nothing and record nothing (`worker resolve`, unit tests).
+//!
+//! Labels only take values from small fixed sets (a route template, a status, a failure
+//! category): never a domain, a file, a client or a raw path, so the number of series stays
+//! bounded whatever the traffic.
+
+use std::{sync::OnceLock, time::Duration};
+
+use ::metrics::{counter, describe_counter, describe_histogram, histogram};
+use entity::FileStatus;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// The `Content-Type` of [`render`]'s text: Prometheus's text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const HTTP_REQUESTS: &str = "favicon_http_requests_total";
+const HTTP_REQUEST_DURATION: &str = "favicon_http_request_duration_seconds";
+const FILES_FINISHED: &str = "favicon_files_finished_total";
+const DOMAINS_RESOLVED: &str = "favicon_domains_resolved_total";
+const DOMAIN_RESOLUTION_DURATION: &str = "favicon_domain_resolution_seconds";
+const CACHE_HITS: &str = "favicon_cache_hits_total";
+const SQS_MESSAGES_RECEIVED: &str = "favicon_sqs_messages_received_total";
+const SQS_MESSAGES_DELETED: &str = "favicon_sqs_messages_deleted_total";
+const SQS_VISIBILITY_EXTENSIONS: &str = "favicon_sqs_visibility_extensions_total";
+const LEASES_TAKEN: &str = "favicon_leases_taken_total";
+const LEASES_LOST: &str = "favicon_leases_lost_total";
+const RESULTS_WRITTEN: &str = "favicon_results_written_total";
+
+/// Upper bounds (seconds) of the request latency buckets: from a cached `GET` to an upload
+/// that takes the whole `UPLOAD_TIMEOUT_SECS`.
+const HTTP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// Upper bounds (seconds) of the resolution time buckets, up to well past the default
+/// 10-second `RESOLVER_TIMEOUT_SECS`.
+const RESOLUTION_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
+];
+
+/// How often histograms are compacted when nobody scrapes, so memory stays bounded.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder and describes every metric; later calls
+/// return the same handle. The api and the worker call it when they are built; in tests both
+/// run in one process and share it.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = with_buckets(PrometheusBuilder::new()).build_recorder();
+        let handle = recorder.handle();
+        if let Err(error) = ::metrics::set_global_recorder(recorder) {
+            // Only another metrics recorder in the same process can cause this; /metrics then
+            // shows nothing rather than stopping the service.
+            tracing::warn!(error.message = %error, "another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".to_owned())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(error.message = %error, "failed to start the metrics upkeep thread; histograms are compacted when scraped");
+        }
+        handle
+    })
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "the bucket lists are constant and not empty, the only error"
+)]
+fn with_buckets(builder: PrometheusBuilder) -> PrometheusBuilder {
+    builder
+        .set_buckets_for_metric(
+            Matcher::Full(HTTP_REQUEST_DURATION.to_owned()),
+            HTTP_BUCKETS,
+        )
+        .and_then(|builder| {
+            builder.set_buckets_for_metric(
+                Matcher::Full(DOMAIN_RESOLUTION_DURATION.to_owned()),
+                RESOLUTION_BUCKETS,
+            )
+        })
+        .expect("bucket lists are not empty")
+}
+
+/// Every metric in Prometheus's text format, for `GET /metrics` (installing the recorder
+/// first if nobody has).
+pub fn render() -> String {
+    install().render()
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered by the api, by method, route template and status"
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        ::metrics::Unit::Seconds,
+        "Time from a request's arrival to its response head, by method and route template"
+    );
+    describe_counter!(
+        FILES_FINISHED,
+        "Files that reached a terminal status (completed or failed)"
+    );
+    describe_counter!(
+        DOMAINS_RESOLVED,
+        "Domains the worker answered itself, fetched or invalid, by outcome and failure category"
+    );
+    describe_histogram!(
+        DOMAIN_RESOLUTION_DURATION,
+        ::metrics::Unit::Seconds,
+        "Time to resolve one domain's favicon, retries included, by outcome"
+    );
+    describe_counter!(
+        CACHE_HITS,
+        "Domains answered from a recent result instead of fetched, by outcome"
+    );
+    describe_counter!(
+        SQS_MESSAGES_RECEIVED,
+        "Messages received from SQS, by queue (main or dlq)"
+    );
+    describe_counter!(
+        SQS_MESSAGES_DELETED,
+        "Messages deleted from SQS after they were handled, by queue (main or dlq)"
+    );
+    describe_counter!(
+        SQS_VISIBILITY_EXTENSIONS,
+        "Heartbeats that extended a message's visibility while its work ran"
+    );
+    describe_counter!(
+        LEASES_TAKEN,
+        "Leases taken on a file or a chunk, by work (file or chunk)"
+    );
+    describe_counter!(
+        LEASES_LOST,
+        "Work given up because another worker took its lease over, by work (file or chunk)"
+    );
+    describe_counter!(
+        RESULTS_WRITTEN,
+        "Result rows written to the database (rate() gives results per second)"
+    );
+}
+
+/// The api answered a request. `route` is the matched route template (`/files/{id}`), `None`
+/// when no route matched; the raw path is never a label. The method is one of the standard
+/// ones or `other`.
+pub fn http_request(method: &str, route: Option<&str>, status: u16, elapsed: Duration) {
+    let method = method_label(method);
+    let route = route.unwrap_or("unmatched").to_owned();
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route).record(elapsed);
+}
+
+/// A client may send any method name; only the standard ones become label values.
+fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|standard| *standard == method)
+        .unwrap_or("other")
+}
+
+/// A file reached a terminal status; call it where the status is written, once per file.
+pub fn file_finished(status: FileStatus) {
+    let status = match status {
+        FileStatus::Completed => "completed",
+        FileStatus::Failed => "failed",
+        // Not terminal: a caller's mistake, kept visible rather than dropped.
+        FileStatus::Pending => "pending",
+        FileStatus::Processing => "processing",
+    };
+    counter!(FILES_FINISHED, "status" => status).increment(1);
+}
+
+/// The resolver answered a domain after `took`: `failure` is `None` when an icon was found,
+/// else the failure's category (`dns`, `timeout`, …).
+pub fn domain_resolved(failure: Option<&'static str>, took: Duration) {
+    let outcome = outcome_label(failure.is_none());
+    counter!(DOMAINS_RESOLVED, "outcome" => outcome, "category" => failure.unwrap_or("none"))
+        .increment(1);
+    histogram!(DOMAIN_RESOLUTION_DURATION, "outcome" => outcome).record(took);
+}
+
+/// An entry that is no domain was answered at once, failed with `invalid_domain`; it counts
+/// among the domains answered, not in the resolution time.
+pub fn invalid_entry() {
+    counter!(DOMAINS_RESOLVED, "outcome" => "failed", "category" => "invalid_domain").increment(1);
+}
+
+/// A domain was answered from the cache: `found` when the cached answer is an icon.
+pub fn cache_hit(found: bool) {
+    counter!(CACHE_HITS, "outcome" => outcome_label(found)).increment(1);
+}
+
+fn outcome_label(found: bool) -> &'static str {
+    if found { "success" } else { "failed" }
+}
+
+/// Which of the worker's two queues a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueName {
+    /// The file-processing queue (file and chunk events).
+    Main,
+    /// Its dead-letter queue.
+    DeadLetter,
+}
+
+impl QueueName {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::DeadLetter => "dlq",
+        }
+    }
+}
+
+/// `count` messages were received from `queue` (a long poll that returns none adds 0).
+pub fn messages_received(queue: QueueName, count: usize) {
+    counter!(SQS_MESSAGES_RECEIVED, "queue" => queue.label())
+        .increment(u64::try_from(count).unwrap_or(u64::MAX));
+}
+
+/// A handled message was deleted from `queue`.
+pub fn message_deleted(queue: QueueName) {
+    counter!(SQS_MESSAGES_DELETED, "queue" => queue.label()).increment(1);
+}
+
+/// A heartbeat extended a running message's visibility.
+pub fn visibility_extended() {
+    counter!(SQS_VISIBILITY_EXTENSIONS).increment(1);
+}
+
+/// What a lease is held on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseOn {
+    /// A whole file.
+    File,
+    /// One chunk of a large file.
+    Chunk,
+}
+
+impl LeaseOn {
+    fn label(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Chunk => "chunk",
+        }
+    }
+}
+
+/// The worker took a lease.
+pub fn lease_taken(on: LeaseOn) {
+    counter!(LEASES_TAKEN, "work" => on.label()).increment(1);
+}
+
+/// The worker found, when finishing, that another worker had taken its lease over.
+pub fn lease_lost(on: LeaseOn) {
+    counter!(LEASES_LOST, "work" => on.label()).increment(1);
+}
+
+/// `rows` result rows were written (rows already recorded, skipped on conflict, do not count).
+pub fn results_written(rows: u64) {
+    counter!(RESULTS_WRITTEN).increment(rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_standard_methods_become_labels() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(method_label("X-FORGED-1234"), "other");
+    }
+
+    #[test]
+    fn recorded_events_appear_in_the_text_format_with_their_descriptions() {
+        install();
+        file_finished(FileStatus::Completed);
+        domain_resolved(Some("dns"), Duration::from_millis(30));
+        http_request("GET", None, 404, Duration::from_millis(2));
+        let text = render();
+        assert!(
+            text.contains("# TYPE favicon_files_finished_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP favicon_files_finished_total Files that reached"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"favicon_files_finished_total{status="completed"}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"favicon_domains_resolved_total{outcome="failed",category="dns"}"#),
+            "{text}"
+        );
+        // A histogram with buckets, not a summary.
+        assert!(
+            text.contains(
+                r#"favicon_domain_resolution_seconds_bucket{outcome="failed",le="0.05"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"favicon_http_requests_total{method="GET",route="unmatched",status="404"}"#
+            ),
+            "{text}"
+        );
+    }
+}
