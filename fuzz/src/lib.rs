@@ -3,11 +3,12 @@
 use std::io::{self, Read};
 
 use entity::{FileType, results};
+use store::results::{FailureRecord, IconRecord, NewResult, result_row};
 use worker::{
+    answers,
     entries::DistinctEntries,
     parse::{ReadError, read_entries},
     resolver::{Failure, FailureCategory},
-    store::{FailureRecord, IconRecord, NewResult, result_row},
     text::{MAX_DOMAIN_CHARS, MAX_ERROR_CHARS, is_storable},
 };
 
@@ -57,7 +58,7 @@ pub fn check_results_rows(data: &[u8]) {
         for entry in distinct.into_entries() {
             assert!(domains.insert(entry.key.clone()), "{:?} twice", entry.key);
             let results = match entry.domain {
-                Err(failure) => vec![NewResult::invalid(entry.position, entry.key, failure)],
+                Err(failure) => vec![answers::invalid(entry.position, entry.key, failure)],
                 Ok(domain) => {
                     let icon = IconRecord {
                         url: format!("https://{domain}/favicon.ico"),
@@ -67,9 +68,10 @@ pub fn check_results_rows(data: &[u8]) {
                         bytes: 100,
                         source: "fallback".to_owned(),
                     };
-                    let failure: FailureRecord =
-                        Failure::new(FailureCategory::Timeout, format!("{domain} not resolved"))
-                            .into();
+                    let failure: FailureRecord = answers::failure_record(Failure::new(
+                        FailureCategory::Timeout,
+                        format!("{domain} not resolved"),
+                    ));
                     [Ok(icon), Err(failure)]
                         .into_iter()
                         .map(|outcome| NewResult {
