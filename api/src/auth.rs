@@ -1,5 +1,5 @@
-//! API keys: how they look, how they are stored (SHA-256, never in clear) and the extractor
-//! that turns `Authorization: Bearer <key>` into the calling client.
+//! The extractor that turns `Authorization: Bearer <key>` into the calling client. How keys
+//! look and are stored is the data layer's ([`store::clients`]).
 
 use std::net::SocketAddr;
 
@@ -7,43 +7,10 @@ use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::request::Parts,
 };
-use entity::clients;
-use rand::RngCore;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use sha2::{Digest, Sha256};
+use store::clients::{hash_key, is_well_formed};
 use uuid::Uuid;
 
 use crate::{error::ApiError, state::AppState};
-
-const KEY_PREFIX: &str = "fpk_";
-
-/// A freshly generated API key. Shown once; only its hash is stored.
-#[derive(Debug)]
-pub struct NewApiKey(String);
-
-impl NewApiKey {
-    /// 32 random bytes, hex-encoded, with a recognisable prefix.
-    pub fn generate() -> Self {
-        let mut bytes = [0_u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
-    }
-
-    /// The key, to give to the client.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// What the database stores.
-    pub fn hash(&self) -> String {
-        hash_key(&self.0)
-    }
-}
-
-/// SHA-256 of a key, hex-encoded. Keys carry 256 bits of entropy, so a fast hash is enough.
-pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
 
 /// The client making the request, established from its API key. Extracting it also takes a
 /// token from the client's rate-limit bucket, so every authenticated endpoint is limited per
@@ -82,10 +49,7 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
             .admit(peer, &key_hash)
             .map_err(|retry_after| ApiError::TooManyAuthFailures { retry_after })?;
         let client = if is_well_formed(key) {
-            clients::Entity::find()
-                .filter(clients::Column::ApiKeyHash.eq(&key_hash))
-                .one(&state.db)
-                .await?
+            store::clients::find_by_key_hash(&state.db, &key_hash).await?
         } else {
             None
         };
@@ -103,42 +67,5 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
             id: client.id,
             name: client.name,
         })
-    }
-}
-
-/// Whether `key` has the shape of the keys [`NewApiKey::generate`] makes; any other cannot be
-/// valid and is refused without a query.
-fn is_well_formed(key: &str) -> bool {
-    key.strip_prefix(KEY_PREFIX).is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_unique_prefixed_and_hashed() {
-        let a = NewApiKey::generate();
-        let b = NewApiKey::generate();
-        assert_ne!(a.expose(), b.expose());
-        assert!(a.expose().starts_with(KEY_PREFIX));
-        assert_eq!(a.expose().len(), KEY_PREFIX.len() + 64);
-        assert_eq!(a.hash(), hash_key(a.expose()));
-        assert_ne!(a.hash(), a.expose());
-        assert!(is_well_formed(a.expose()));
-        for malformed in [
-            "fpk_wrong",
-            "",
-            "fpk_",
-            &a.expose().to_uppercase(),
-            &a.expose()[4..],
-        ] {
-            assert!(!is_well_formed(malformed), "{malformed}");
-        }
     }
 }

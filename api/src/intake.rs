@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_s3::primitives::ByteStream;
 use entity::{FileType, files};
+use store::files::{InsertError, NewFile, count_in_flight, insert_pending};
 use uuid::Uuid;
 
 use crate::{
     error::ApiError,
-    files::{InsertError, NewFile, count_in_flight, insert_pending},
     publish,
     state::AppState,
     upload::{content_type, object_key},

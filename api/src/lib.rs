@@ -2,25 +2,25 @@
 //!
 //! [`startup::Application`] wires configuration, database, AWS clients and routes together and
 //! is what `main` and the integration tests start. Handlers in [`routes`] are thin: they call
-//! the functions in [`files`] (queries and mutations on a `&DatabaseConnection`), [`upload`]
-//! (multipart to S3) and [`publish`] (events to SNS).
+//! the data layer (`store`: every query and mutation on a `&DatabaseConnection`), [`upload`]
+//! (multipart to S3), [`intake`] (recording and announcing a stored list) and [`publish`]
+//! (events to SNS), and answer with [`views`] or [`csv_export`].
 
 pub mod auth;
 pub mod auth_failures;
-pub mod clients;
+pub mod csv_export;
 pub mod error;
-pub mod files;
 pub mod intake;
 pub mod openapi;
 pub mod publish;
 pub mod rate_limit;
-pub mod results;
 pub mod routes;
 pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod timeout;
 pub mod upload;
+pub mod views;
 
 pub use error::{ApiError, Result};
 pub use startup::Application;

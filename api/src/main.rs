@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("failed to connect to the database")?;
             migration_up_if_enabled(&db, &settings).await?;
-            let (client, key) = api::clients::create_client(&db, &name, rotate).await?;
+            let (client, key) = store::clients::create(&db, &name, rotate).await?;
             #[expect(clippy::print_stdout, reason = "the key is this command's output")]
             {
                 println!("client_id={}", client.id);

@@ -8,7 +8,7 @@ use utoipa::{
     },
 };
 
-use crate::routes::{files, health, jobs, metrics};
+use crate::routes::{file_endpoints as files, health, jobs, metrics};
 
 /// The API's OpenAPI document, served at `/openapi.json`.
 #[derive(Debug, OpenApi)]

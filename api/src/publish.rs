@@ -7,11 +7,8 @@ use anyhow::Context;
 use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::Utc;
 use common::event::{FILE_UPLOADED, FileEvent};
-use entity::{FileStatus, files};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, sea_query::Expr,
-};
+use entity::files;
+use store::announcements::{self, Unannounced};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
@@ -25,7 +22,6 @@ pub async fn publish_file_event(state: &AppState, file: &files::Model) -> anyhow
         file_id: file.id,
         s3_bucket: file.s3_bucket.clone(),
         s3_key: file.s3_key.clone(),
-        chunk: None,
     };
     let attribute = |value: &str| {
         MessageAttributeValue::builder()
@@ -51,7 +47,7 @@ pub async fn publish_file_event(state: &AppState, file: &files::Model) -> anyhow
 /// left to the re-publisher: the file is stored and will be processed later.
 pub async fn announce(state: &AppState, file: &files::Model) {
     let outcome = match publish_file_event(state, file).await {
-        Ok(()) => mark_published(&state.db, file.id)
+        Ok(()) => announcements::mark_published(&state.db, file.id)
             .await
             .context("failed to record the publish"),
         Err(error) => Err(error),
@@ -65,43 +61,21 @@ pub async fn announce(state: &AppState, file: &files::Model) {
     }
 }
 
-/// Records that the event of `file_id` reached SNS (on the pool or inside a transaction).
-async fn mark_published(db: &impl ConnectionTrait, file_id: uuid::Uuid) -> Result<(), DbErr> {
-    files::Entity::update_many()
-        .col_expr(files::Column::PublishedAt, Expr::value(Utc::now()))
-        .filter(files::Column::Id.eq(file_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// Publishes once more every PENDING file that has waited longer than `republish_after`
 /// without a recorded publish. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
 /// api instances share the work. Returns how many were published.
 pub async fn republish_stale(state: &AppState) -> anyhow::Result<usize> {
     let cutoff = Utc::now()
         - chrono::Duration::from_std(state.settings.api.republish_after).unwrap_or_default();
-    let txn = state.db.begin().await?;
-    let stale = files::Entity::find()
-        .filter(files::Column::Status.eq(FileStatus::Pending))
-        .filter(files::Column::PublishedAt.is_null())
-        .filter(files::Column::CreatedAt.lt(cutoff))
-        .order_by_asc(files::Column::CreatedAt)
-        .limit(REPUBLISH_BATCH)
-        .lock_with_behavior(
-            sea_orm::sea_query::LockType::Update,
-            sea_orm::sea_query::LockBehavior::SkipLocked,
-        )
-        .all(&txn)
-        .await?;
+    let stale = Unannounced::take(&state.db, cutoff, REPUBLISH_BATCH).await?;
     let mut published = 0;
-    for file in &stale {
+    for file in &stale.files {
         publish_file_event(state, file).await?;
-        mark_published(&txn, file.id).await?;
+        stale.mark_published(file.id).await?;
         tracing::info!(file.id = %file.id, "re-published file {}", file.id);
         published += 1;
     }
-    txn.commit().await?;
+    stale.commit().await?;
     Ok(published)
 }
 

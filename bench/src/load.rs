@@ -50,7 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut clients = Vec::with_capacity(args.uploaders);
     for n in 0..args.uploaders {
-        let (_, key) = api::clients::create_client(&stack.db, &format!("load-{n}"), false).await?;
+        let (_, key) = store::clients::create(&stack.db, &format!("load-{n}"), false).await?;
         clients.push(stack.api.as_client(key.expose()));
     }
     let tally = Arc::new(Mutex::new(Tally::default()));

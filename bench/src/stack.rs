@@ -41,7 +41,7 @@ impl Stack {
         let address = format!("http://127.0.0.1:{}", settings.api.port);
         wait_until_healthy(&address).await?;
         let db = common::db::connect(&settings.database).await?;
-        let (client, key) = api::clients::create_client(&db, "bench", false).await?;
+        let (client, key) = store::clients::create(&db, "bench", false).await?;
         Ok(Self {
             api: ApiClient::new(address, key.expose().to_owned()),
             client_id: client.id,

@@ -1,7 +1,8 @@
 //! The event that announces an uploaded file: published to SNS by the api, delivered raw to
-//! SQS, consumed by the worker.
+//! SQS, consumed by the worker. The worker's own messages (the chunks of a large file) are
+//! the worker's business: see its `message` module.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 /// The `eventType` message attribute of a [`FileEvent`].
@@ -15,11 +16,8 @@ pub struct FileEvent {
     pub file_id: Uuid,
     /// Bucket of the uploaded object.
     pub s3_bucket: String,
-    /// Key of the uploaded object, or of the chunk's entries when `chunk` is set.
+    /// Key of the uploaded object.
     pub s3_key: String,
-    /// Set on the messages the worker sends for the chunks of a large file: which chunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chunk: Option<i32>,
 }
 
 /// A message body that is not a [`FileEvent`].
@@ -45,13 +43,19 @@ impl FileEvent {
 
     /// Parses an SQS body, raw or wrapped in an SNS notification envelope.
     pub fn from_sqs_body(body: &str) -> Result<Self, InvalidEvent> {
-        if let Ok(envelope) = serde_json::from_str::<SnsEnvelope>(body)
-            && envelope.kind == "Notification"
-        {
-            return Ok(serde_json::from_str(&envelope.message)?);
-        }
-        Ok(serde_json::from_str(body)?)
+        from_sqs_body(body)
     }
+}
+
+/// Parses an SQS body as a `T`, raw or wrapped in an SNS notification envelope: how every
+/// message of the pipeline's queue is read.
+pub fn from_sqs_body<T: DeserializeOwned>(body: &str) -> Result<T, InvalidEvent> {
+    if let Ok(envelope) = serde_json::from_str::<SnsEnvelope>(body)
+        && envelope.kind == "Notification"
+    {
+        return Ok(serde_json::from_str(&envelope.message)?);
+    }
+    Ok(serde_json::from_str(body)?)
 }
 
 #[cfg(test)]
@@ -63,7 +67,6 @@ mod tests {
             file_id: Uuid::nil(),
             s3_bucket: "bucket".into(),
             s3_key: "uploads/x/a.csv".into(),
-            chunk: None,
         }
     }
 

@@ -9,8 +9,8 @@ use domain_lists::{
 };
 use entity::{FileType, results};
 use favicon::{Failure, FailureCategory};
-// The result rows are still the worker's until the data layer has a crate of its own.
-use worker::store::{FailureRecord, IconRecord, NewResult, result_row};
+use store::results::{FailureRecord, IconRecord, NewResult, result_row};
+use worker::answers;
 
 /// What reading a whole file gave: its entries, then the error that stopped it, if any.
 type Outcome = (Vec<String>, Option<String>);
@@ -58,7 +58,7 @@ pub fn check_results_rows(data: &[u8]) {
         for entry in distinct.into_entries() {
             assert!(domains.insert(entry.key.clone()), "{:?} twice", entry.key);
             let results = match entry.domain {
-                Err(failure) => vec![NewResult::invalid(entry.position, entry.key, failure)],
+                Err(failure) => vec![answers::invalid(entry.position, entry.key, failure)],
                 Ok(domain) => {
                     let icon = IconRecord {
                         url: format!("https://{domain}/favicon.ico"),
@@ -68,9 +68,10 @@ pub fn check_results_rows(data: &[u8]) {
                         bytes: 100,
                         source: "fallback".to_owned(),
                     };
-                    let failure: FailureRecord =
-                        Failure::new(FailureCategory::Timeout, format!("{domain} not resolved"))
-                            .into();
+                    let failure: FailureRecord = answers::failure_record(Failure::new(
+                        FailureCategory::Timeout,
+                        format!("{domain} not resolved"),
+                    ));
                     [Ok(icon), Err(failure)]
                         .into_iter()
                         .map(|outcome| NewResult {

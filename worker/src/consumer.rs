@@ -4,22 +4,24 @@
 
 use std::{sync::Arc, time::Duration};
 
-use common::{event::FileEvent, metrics};
+use common::metrics;
+use entity::FileStatus;
+use store::Lease;
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    context::Context,
-    process::{Outcome, ProcessError, Work, process},
+    message::WorkerMessage,
+    process::{Outcome, ProcessError, process_message},
     queue::{Message, Queue},
-    store,
+    state::WorkerState,
 };
 
 /// Consumes `queue` until `shutdown` is cancelled.
 pub async fn run(
-    ctx: Arc<Context>,
+    ctx: Arc<WorkerState>,
     queue: Arc<dyn Queue>,
     owner: Uuid,
     shutdown: CancellationToken,
@@ -95,13 +97,13 @@ async fn drain(mut tasks: JoinSet<()>, stop_work: CancellationToken, grace: Dura
 
 /// Handles one message: parse, process with a heartbeat, then delete, release or leave it.
 async fn handle_message(
-    ctx: &Arc<Context>,
+    ctx: &Arc<WorkerState>,
     queue: &Arc<dyn Queue>,
     message: Message,
     owner: Uuid,
     stop: &CancellationToken,
 ) {
-    let event = match FileEvent::from_sqs_body(&message.body) {
+    let event = match WorkerMessage::from_sqs_body(&message.body) {
         Ok(event) => event,
         Err(error) => {
             // Not ours to drop: after the maximum receives SQS moves it to the DLQ, where
@@ -116,18 +118,17 @@ async fn handle_message(
             return;
         }
     };
-    tracing::Span::current().record("file.id", tracing::field::display(event.file_id));
-    let work = Work::of(&event);
+    tracing::Span::current().record("file.id", tracing::field::display(event.file_id()));
+    let lease = ctx.lease(event.work(), owner);
     let heartbeat = CancellationToken::new();
     let beating = tokio::spawn(heartbeat_loop(
         ctx.clone(),
         queue.clone(),
         message.receipt_handle.clone(),
-        work,
-        owner,
+        lease,
         heartbeat.clone(),
     ));
-    let result = process(ctx, queue.as_ref(), &event, owner, stop).await;
+    let result = process_message(ctx, queue.as_ref(), &event, owner, stop).await;
     heartbeat.cancel();
     let _ = beating.await;
     let queue = queue.as_ref();
@@ -136,33 +137,38 @@ async fn handle_message(
         Ok(Outcome::HeldElsewhere) => {
             tracing::info!(
                 "file {} is held by another worker; leaving the message",
-                event.file_id
+                event.file_id()
             );
             set_visibility(queue, &message, ctx.settings.worker.retry_delay_secs).await;
         }
         Ok(Outcome::Interrupted) => {
-            if let Err(error) = work.release(ctx, owner).await {
-                tracing::warn!(error.message = %error, "failed to release file {}", event.file_id);
+            if let Err(error) = lease.release(&ctx.db).await {
+                tracing::warn!(error.message = %error, "failed to release file {}", event.file_id());
             }
             set_visibility(queue, &message, 0).await;
-            tracing::info!("released file {} for another worker", event.file_id);
+            tracing::info!("released file {} for another worker", event.file_id());
         }
         Err(ProcessError::Permanent { reason, detail }) => {
             let detail = detail.map(|detail| format!("{detail:#}"));
-            tracing::warn!(error.message = %reason, error.detail = detail.as_deref(), "file {} failed", event.file_id);
-            match store::fail(&ctx.db, event.file_id, &reason).await {
-                Ok(()) => delete(queue, &message).await,
+            tracing::warn!(error.message = %reason, error.detail = detail.as_deref(), "file {} failed", event.file_id());
+            match store::files::fail(&ctx.db, event.file_id(), &reason).await {
+                Ok(failed) => {
+                    if failed {
+                        metrics::file_finished(FileStatus::Failed);
+                    }
+                    delete(queue, &message).await
+                }
                 Err(error) => {
-                    tracing::error!(error.message = %error, "failed to mark file {} FAILED; SQS will redeliver", event.file_id)
+                    tracing::error!(error.message = %error, "failed to mark file {} FAILED; SQS will redeliver", event.file_id())
                 }
             }
         }
         Err(ProcessError::Transient(error)) => {
-            tracing::warn!(error.message = %format!("{error:#}"), receive_count = message.receive_count, "file {} hit a transient error; SQS will redeliver", event.file_id);
+            tracing::warn!(error.message = %format!("{error:#}"), receive_count = message.receive_count, "file {} hit a transient error; SQS will redeliver", event.file_id());
             // Users see which service failed; the error itself is for the logs.
             let reason = ProcessError::interruption(&error);
-            let _ = store::note_error(&ctx.db, event.file_id, &reason).await;
-            let _ = work.release(ctx, owner).await;
+            let _ = store::files::note_error(&ctx.db, event.file_id(), &reason).await;
+            let _ = lease.release(&ctx.db).await;
             let delay = ctx
                 .settings
                 .worker
@@ -179,11 +185,10 @@ async fn handle_message(
 }
 
 async fn heartbeat_loop(
-    ctx: Arc<Context>,
+    ctx: Arc<WorkerState>,
     queue: Arc<dyn Queue>,
     receipt_handle: String,
-    work: Work,
-    owner: Uuid,
+    lease: Lease,
     done: CancellationToken,
 ) {
     let every = Duration::from_secs(
@@ -205,9 +210,9 @@ async fn heartbeat_loop(
                 tracing::warn!(error.message = %format!("{error:#}"), "heartbeat failed to extend the message")
             }
         }
-        match work.renew(&ctx, owner).await {
+        match lease.renew(&ctx.db).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!("lost the lease on {work:?}"),
+            Ok(false) => tracing::warn!("lost the lease on {}", lease.work),
             Err(error) => {
                 tracing::warn!(error.message = %error, "heartbeat failed to renew the lease")
             }

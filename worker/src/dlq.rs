@@ -14,13 +14,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use common::event::FileEvent;
+use entity::FileStatus;
+use store::redrives::Progress;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    context::Context,
+    message::WorkerMessage,
     queue::{Message, Queue},
-    store::{self, Progress},
+    state::WorkerState,
 };
 
 /// How long after a live lease ends its dead-lettered message is looked at again.
@@ -32,7 +33,7 @@ const MAX_HIDDEN_SECS: i32 = 12 * 60 * 60;
 
 /// Drains `dlq` until `shutdown` is cancelled, sending work that progressed back to `queue`.
 pub async fn run(
-    ctx: Arc<Context>,
+    ctx: Arc<WorkerState>,
     dlq: Arc<dyn Queue>,
     queue: Arc<dyn Queue>,
     shutdown: CancellationToken,
@@ -73,8 +74,8 @@ enum Decision {
 
 /// Decides on a dead-lettered event and carries the decision out; the message is deleted
 /// only once that is done, so a consumer that dies midway leaves it to the next.
-async fn handle(ctx: &Context, dlq: &dyn Queue, queue: &dyn Queue, message: &Message) {
-    let event = match FileEvent::from_sqs_body(&message.body) {
+async fn handle(ctx: &WorkerState, dlq: &dyn Queue, queue: &dyn Queue, message: &Message) {
+    let event = match WorkerMessage::from_sqs_body(&message.body) {
         Ok(event) => event,
         Err(error) => {
             tracing::error!(message.id = %message.id, error.message = %error, "a DLQ message is not a file event; leaving it there for an operator");
@@ -82,7 +83,7 @@ async fn handle(ctx: &Context, dlq: &dyn Queue, queue: &dyn Queue, message: &Mes
             return;
         }
     };
-    let file_id = event.file_id;
+    let file_id = event.file_id();
     let decision = match decide(ctx, &event).await {
         Ok(decision) => decision,
         Err(error) => {
@@ -105,14 +106,14 @@ async fn handle(ctx: &Context, dlq: &dyn Queue, queue: &dyn Queue, message: &Mes
     }
 }
 
-async fn decide(ctx: &Context, event: &FileEvent) -> Result<Decision, sea_orm::DbErr> {
-    if let Some(expires_at) = store::live_lease(&ctx.db, event.file_id, event.chunk).await? {
+async fn decide(ctx: &WorkerState, event: &WorkerMessage) -> Result<Decision, sea_orm::DbErr> {
+    if let Some(expires_at) = store::leases::live_until(&ctx.db, event.work()).await? {
         let wait = (expires_at - chrono::Utc::now()).num_seconds() + AFTER_LEASE_SECS;
         let wait =
             i32::try_from(wait.clamp(1, i64::from(MAX_HIDDEN_SECS))).unwrap_or(MAX_HIDDEN_SECS);
         return Ok(Decision::Wait(wait));
     }
-    let Some(progress) = store::progress(&ctx.db, event.file_id, event.chunk).await? else {
+    let Some(progress) = store::redrives::progress(&ctx.db, event.work()).await? else {
         return Ok(Decision::Drop);
     };
     let cap = i32::try_from(ctx.settings.worker.max_redrives).unwrap_or(i32::MAX);
@@ -126,18 +127,18 @@ async fn decide(ctx: &Context, event: &FileEvent) -> Result<Decision, sea_orm::D
 /// Sends the message back to the main queue, then notes it. A duplicate (when noting fails
 /// and the message is sent again later) is harmless: leases keep one worker on the work.
 async fn redrive(
-    ctx: &Context,
+    ctx: &WorkerState,
     queue: &dyn Queue,
     message: &Message,
-    event: &FileEvent,
+    event: &WorkerMessage,
     progress: Progress,
 ) -> bool {
-    let (file_id, what) = (event.file_id, work_name(event));
+    let (file_id, what) = (event.file_id(), event.work());
     if let Err(error) = queue.send(vec![message.body.clone()]).await {
         tracing::warn!(file.id = %file_id, error.message = %format!("{error:#}"), "failed to send {what} back to the queue");
         return false;
     }
-    if let Err(error) = store::note_redrive(&ctx.db, file_id, event.chunk, progress).await {
+    if let Err(error) = store::redrives::note_redrive(&ctx.db, event.work(), progress).await {
         tracing::warn!(file.id = %file_id, error.message = %error, "failed to note the redrive of {what}");
         return false;
     }
@@ -147,13 +148,6 @@ async fn redrive(
         progress.recorded - progress.mark
     );
     true
-}
-
-fn work_name(event: &FileEvent) -> String {
-    match event.chunk {
-        None => format!("file {}", event.file_id),
-        Some(number) => format!("chunk {number} of file {}", event.file_id),
-    }
 }
 
 /// Why a dead-lettered file fails, for users.
@@ -183,19 +177,22 @@ fn failure_reason(progress: Progress, max_redrives: u32, last: Option<&str>) -> 
     }
 }
 
-async fn fail_file(ctx: &Context, event: &FileEvent, progress: Progress) -> bool {
-    let last = store::last_error(&ctx.db, event.file_id)
+async fn fail_file(ctx: &WorkerState, event: &WorkerMessage, progress: Progress) -> bool {
+    let last = store::files::last_error(&ctx.db, event.file_id())
         .await
         .ok()
         .flatten();
     let reason = failure_reason(progress, ctx.settings.worker.max_redrives, last.as_deref());
-    match store::fail(&ctx.db, event.file_id, &reason).await {
-        Ok(()) => {
-            tracing::warn!(file.id = %event.file_id, "{} dead-lettered without progress; file {} marked FAILED", work_name(event), event.file_id);
+    match store::files::fail(&ctx.db, event.file_id(), &reason).await {
+        Ok(failed) => {
+            if failed {
+                common::metrics::file_finished(FileStatus::Failed);
+            }
+            tracing::warn!(file.id = %event.file_id(), "{} dead-lettered without progress; file {} marked FAILED", event.work(), event.file_id());
             true
         }
         Err(error) => {
-            tracing::error!(file.id = %event.file_id, error.message = %error, "failed to mark a dead-lettered file FAILED");
+            tracing::error!(file.id = %event.file_id(), error.message = %error, "failed to mark a dead-lettered file FAILED");
             false
         }
     }

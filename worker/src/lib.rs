@@ -1,20 +1,26 @@
 //! The favicon pipeline's worker: consumes file events from SQS and records each domain's
 //! favicon.
 //!
-//! [`startup::Worker`] wires things together; [`consumer`] is the receive loop, [`process`]
-//! handles one file, [`store`] holds its database writes, [`dlq`] sends dead-lettered work
-//! that progressed back and fails the rest; [`cli`] is `worker resolve`, the resolver without
-//! the pipeline. Two crates do the rest: `domain-lists` reads uploads, keeps their distinct
-//! entries and makes what is stored storable; `favicon` normalises domains, finds their
-//! favicons and says which results later files may copy.
+//! [`startup::Worker`] wires things together around the [`state::WorkerState`] every task
+//! shares; [`consumer`] is the receive loop, [`message`] what it receives, and [`process`]
+//! the story of one message: its [`source`] in S3, [`chunking`] for large files, [`answers`]
+//! from the cache or the resolver, every database write through the `store` data layer.
+//! [`dlq`] sends dead-lettered work that progressed back and fails the rest; [`cli`] is
+//! `worker resolve`, the resolver without the pipeline. Two crates do the rest:
+//! `domain-lists` reads uploads, keeps their distinct entries and makes what is stored
+//! storable; `favicon` normalises domains, finds their favicons and says which results later
+//! files may copy.
 
+pub mod answers;
+pub mod chunking;
 pub mod cli;
 pub mod consumer;
-pub mod context;
 pub mod dlq;
+pub mod message;
 pub mod process;
 pub mod queue;
+pub mod source;
 pub mod startup;
-pub mod store;
+pub mod state;
 
 pub use startup::Worker;

@@ -1,35 +1,31 @@
-//! Turning one message into results. A file event claims the file and streams it from S3;
-//! a small file is processed whole, a large one is split into chunk messages that any worker
-//! can take. Entries are normalised, domains recorded earlier are skipped, the rest are
-//! answered from the cache or resolved, and results are written in batches.
+//! The story of one message. A file: claim it, read its distinct entries from S3, record the
+//! total, split it into chunks when it is large ([`chunking`]), else answer the entries not
+//! recorded yet (the cache or the resolver, [`answers`]) and record them in batches, then
+//! complete it. A chunk: claim it, read its entries, answer and record them the same way,
+//! then finish it (the last chunk completes the file). Every step's database work is one call
+//! into the [`store`] data layer, which retries outages itself.
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::sync::Arc;
 
-use anyhow::Context as _;
-use aws_sdk_s3::operation::get_object::GetObjectError;
-use chrono::Utc;
-use common::{
-    event::FileEvent,
-    metrics::{self, LeaseOn},
-};
-use domain_lists::{
-    entries::{DistinctEntries, Entry},
-    parse::{ReadError, read_entries},
-};
-use entity::{FileStatus, files};
-use favicon::CacheClass;
-use futures::{StreamExt, TryStreamExt};
+use domain_lists::entries::Entry;
+use common::metrics::{self, LeaseOn};
+use entity::FileStatus;
+use futures::StreamExt;
 use sea_orm::DbErr;
-use tokio_util::{io::SyncIoBridge, sync::CancellationToken};
+use store::{
+    Claim, Lease, TransitionError, Work,
+    errors::{ErrorClass, Refusal},
+    results::NewResult,
+};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    context::Context,
+    answers, chunking,
+    message::{ChunkMessage, WorkerMessage},
     queue::Queue,
-    store::{
-        self, ChunkClaim, Claim, ErrorClass, FailureRecord, IconRecord, NewChunk, NewResult,
-        Refusal,
-    },
+    source,
+    state::WorkerState,
 };
 
 /// How handling a message ended, when it did not fail.
@@ -71,7 +67,7 @@ impl ProcessError {
     }
 
     /// A database error: permanent with `reason` (plus the kind of refusal) when it is about
-    /// the data, transient when it is an outage.
+    /// the data, transient when it is an outage ([`ErrorClass`] decides).
     fn database(error: DbErr, reason: &str) -> Self {
         match ErrorClass::of(&error) {
             ErrorClass::Permanent => Self::Permanent {
@@ -104,306 +100,141 @@ impl From<DbErr> for ProcessError {
     }
 }
 
+/// A status change or lease write that did not happen: the database failed, or the lease was
+/// lost (another worker took the work over, or the file was failed meanwhile).
+impl From<TransitionError> for ProcessError {
+    fn from(error: TransitionError) -> Self {
+        match error {
+            TransitionError::Database(error) => error.into(),
+            lost => anyhow::Error::new(LostLease(lost.to_string())).into(),
+        }
+    }
+}
+
 /// The worker no longer holds what it was working on: another took it over after its lease
 /// lapsed.
 #[derive(Debug, thiserror::Error)]
-#[error("lost the lease on {0} before finishing it")]
+#[error("lost the lease before finishing: {0}")]
 pub struct LostLease(String);
-
-/// What a message stands for: a whole file, or one chunk of a large file. Leases are taken,
-/// renewed and released on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Work {
-    /// A file event from the api.
-    File(Uuid),
-    /// Chunk `number` of a file, sent by the worker that split it.
-    Chunk(Uuid, i32),
-}
-
-impl Work {
-    /// The work `event` asks for.
-    pub fn of(event: &FileEvent) -> Self {
-        match event.chunk {
-            None => Self::File(event.file_id),
-            Some(number) => Self::Chunk(event.file_id, number),
-        }
-    }
-
-    /// Extends `owner`'s lease; false when it no longer holds the work.
-    pub async fn renew(self, ctx: &Context, owner: Uuid) -> Result<bool, sea_orm::DbErr> {
-        match self {
-            Self::File(file_id) => store::renew_lease(&ctx.db, file_id, owner, ctx.lease()).await,
-            Self::Chunk(file_id, number) => {
-                store::renew_chunk(&ctx.db, file_id, number, owner, ctx.lease()).await
-            }
-        }
-    }
-
-    /// Gives the work up at once, for another worker to resume.
-    pub async fn release(self, ctx: &Context, owner: Uuid) -> Result<(), sea_orm::DbErr> {
-        match self {
-            Self::File(file_id) => store::release(&ctx.db, file_id, owner).await,
-            Self::Chunk(file_id, number) => {
-                store::release_chunk(&ctx.db, file_id, number, owner).await
-            }
-        }
-    }
-}
 
 /// Handles one message for worker `owner`. `stop` asks it to give the work back; `queue`
 /// receives the chunk messages of a large file.
-pub async fn process(
-    ctx: &Arc<Context>,
+pub async fn process_message(
+    state: &Arc<WorkerState>,
     queue: &dyn Queue,
-    event: &FileEvent,
+    message: &WorkerMessage,
     owner: Uuid,
     stop: &CancellationToken,
 ) -> Result<Outcome, ProcessError> {
-    match Work::of(event) {
-        Work::File(_) => process_file(ctx, queue, event, owner, stop).await,
-        Work::Chunk(file_id, number) => {
-            process_chunk(ctx, event, file_id, number, owner, stop).await
-        }
-    }
-}
-
-async fn process_file(
-    ctx: &Arc<Context>,
-    queue: &dyn Queue,
-    event: &FileEvent,
-    owner: Uuid,
-    stop: &CancellationToken,
-) -> Result<Outcome, ProcessError> {
-    let file = match store::retrying("claiming the file", || {
-        store::claim(&ctx.db, event.file_id, owner, ctx.lease())
-    })
-    .await?
-    {
+    let lease = state.lease(message.work(), owner);
+    let lease_on = match message {
+        WorkerMessage::File(_) => LeaseOn::File,
+        WorkerMessage::Chunk(_) => LeaseOn::Chunk,
+    };
+    let file = match lease.claim(&state.db).await? {
         Claim::Claimed(file) => {
-            metrics::lease_taken(LeaseOn::File);
+            metrics::lease_taken(lease_on);
             file
         }
-        Claim::Terminal | Claim::Planned => return Ok(Outcome::Done),
+        Claim::Finished | Claim::Planned => return Ok(Outcome::Done),
         Claim::HeldElsewhere => return Ok(Outcome::HeldElsewhere),
         Claim::Missing => {
-            tracing::warn!(file.id = %event.file_id, "no file {} in the database; dropping its event", event.file_id);
+            tracing::warn!(file.id = %lease.work.file_id(), "no file {} in the database; dropping its event", lease.work.file_id());
             return Ok(Outcome::Done);
         }
     };
-    let entries = read_distinct_entries(ctx, &file).await?;
-    let total = count(entries.len());
-    store::retrying("recording the total", || {
-        store::set_total(&ctx.db, file.id, owner, total)
-    })
-    .await?;
-    // Only domains to resolve are worth sharing out: invalid entries are answered at once.
-    let chunk_domains = ctx.settings.worker.chunk_domains;
-    let valid = entries.iter().filter(|entry| entry.domain.is_ok()).count();
-    if chunk_domains > 0 && valid > chunk_domains {
-        plan_chunks(ctx, queue, &file, owner, entries).await?;
+    let outcome = match message {
+        WorkerMessage::File(_) => process_file(state, queue, &file, &lease, stop).await,
+        WorkerMessage::Chunk(chunk) => process_chunk(state, chunk, &lease, stop).await,
+    };
+    if let Err(ProcessError::Transient(error)) = &outcome
+        && error.chain().any(|cause| cause.is::<LostLease>())
+    {
+        metrics::lease_lost(lease_on);
+    }
+    outcome
+}
+
+/// A whole file, claimed: split it, or answer it and complete it.
+async fn process_file(
+    state: &Arc<WorkerState>,
+    queue: &dyn Queue,
+    file: &entity::files::Model,
+    lease: &Lease,
+    stop: &CancellationToken,
+) -> Result<Outcome, ProcessError> {
+    let entries = source::distinct_entries(state, file).await?;
+    let total = i32::try_from(entries.len()).unwrap_or(i32::MAX);
+    store::files::set_total(&state.db, lease, total).await?;
+    if chunking::worth_splitting(state, &entries) {
+        chunking::split(state, queue, file, lease, entries).await?;
         return Ok(Outcome::Done);
     }
-    let recorded = store::retrying("reading recorded domains", || {
-        store::recorded_domains(&ctx.db, file.id, None)
-    })
-    .await?;
-    let todo: Vec<Entry> = entries
-        .into_iter()
-        .filter(|entry| !recorded.contains(&entry.key))
-        .collect();
+    let recorded = store::results::recorded_domains(&state.db, file.id, None).await?;
+    let todo = not_recorded(entries, &recorded);
     tracing::info!(
         file.id = %file.id, entries.todo = todo.len(), entries.recorded = recorded.len(),
         "processing file {}", file.id
     );
-    if !resolve_and_record(ctx, file.id, None, todo, stop).await? {
+    if !answer_and_record(state, lease.work, todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
-    if !store::retrying("completing the file", || {
-        store::complete(&ctx.db, file.id, owner)
-    })
-    .await?
-    {
-        metrics::lease_lost(LeaseOn::File);
-        return Err(anyhow::Error::new(LostLease(format!("file {}", file.id))).into());
-    }
+    store::files::complete(&state.db, lease).await?;
     metrics::file_finished(FileStatus::Completed);
     tracing::info!(file.id = %file.id, "completed file {}", file.id);
     Ok(Outcome::Done)
 }
 
-/// Splits a large file: invalid entries are recorded at once; valid ones are written to S3
-/// in chunks of `chunk_domains`, recorded in `file_chunks` and announced on the queue. Every
-/// step is idempotent, so a worker that dies while planning leaves nothing a redelivery
-/// cannot redo.
-async fn plan_chunks(
-    ctx: &Context,
-    queue: &dyn Queue,
-    file: &files::Model,
-    owner: Uuid,
-    entries: Vec<Entry>,
-) -> Result<(), ProcessError> {
-    let (valid, invalid): (Vec<Entry>, Vec<Entry>) =
-        entries.into_iter().partition(|entry| entry.domain.is_ok());
-    // An invalid entry's result needs no fetching: resolve_entry answers it at once.
-    let mut invalid_results = Vec::with_capacity(invalid.len());
-    for entry in invalid {
-        invalid_results.push(resolve_entry(ctx, entry, None).await);
-    }
-    for batch in invalid_results.chunks(ctx.settings.worker.result_batch_size) {
-        record(ctx, file.id, None, batch.to_vec()).await?;
-    }
-
-    let chunks: Vec<NewChunk> = valid
-        .chunks(ctx.settings.worker.chunk_domains)
-        .enumerate()
-        .map(|(number, entries)| NewChunk {
-            number: count(number),
-            s3_key: format!("chunks/{}/{number:05}.json", file.id),
-            entries: entries
-                .iter()
-                .map(|entry| (entry.position, entry.key.clone()))
-                .collect(),
-        })
-        .collect();
-    let writes: Vec<_> = chunks
-        .iter()
-        .map(|chunk| write_chunk(ctx, &file.s3_bucket, chunk))
-        .collect();
-    futures::stream::iter(writes)
-        .buffer_unordered(8)
-        .try_collect::<Vec<()>>()
-        .await?;
-    store::retrying("recording the chunks", || {
-        store::insert_chunks(&ctx.db, file.id, &chunks)
-    })
-    .await?;
-    let events = chunks
-        .iter()
-        .map(|chunk| {
-            FileEvent {
-                file_id: file.id,
-                s3_bucket: file.s3_bucket.clone(),
-                s3_key: chunk.s3_key.clone(),
-                chunk: Some(chunk.number),
-            }
-            .to_json()
-        })
-        .collect();
-    queue.send(events).await?;
-    let chunk_count = count(chunks.len());
-    if !store::retrying("recording the plan", || {
-        store::mark_planned(&ctx.db, file.id, owner, chunk_count)
-    })
-    .await?
-    {
-        metrics::lease_lost(LeaseOn::File);
-        return Err(anyhow::Error::new(LostLease(format!("file {}", file.id))).into());
-    }
-    tracing::info!(file.id = %file.id, chunks = chunks.len(), "split file {} into {} chunks", file.id, chunks.len());
-    Ok(())
-}
-
-async fn write_chunk(ctx: &Context, bucket: &str, chunk: &NewChunk) -> Result<(), ProcessError> {
-    let body = serde_json::to_vec(&chunk.entries).context("failed to encode a chunk")?;
-    ctx.s3
-        .put_object()
-        .bucket(bucket)
-        .key(&chunk.s3_key)
-        .content_type("application/json")
-        .body(body.into())
-        .send()
-        .await
-        .with_context(|| format!("failed to write s3://{bucket}/{}", chunk.s3_key))?;
-    Ok(())
-}
-
+/// A chunk of a large file, claimed: answer it and finish it.
 async fn process_chunk(
-    ctx: &Arc<Context>,
-    event: &FileEvent,
-    file_id: Uuid,
-    number: i32,
-    owner: Uuid,
+    state: &Arc<WorkerState>,
+    chunk: &ChunkMessage,
+    lease: &Lease,
     stop: &CancellationToken,
 ) -> Result<Outcome, ProcessError> {
-    match store::retrying("claiming the chunk", || {
-        store::claim_chunk(&ctx.db, file_id, number, owner, ctx.lease())
-    })
-    .await?
-    {
-        ChunkClaim::Claimed => metrics::lease_taken(LeaseOn::Chunk),
-        ChunkClaim::Done => return Ok(Outcome::Done),
-        ChunkClaim::HeldElsewhere => return Ok(Outcome::HeldElsewhere),
-    }
-    let bytes = read_object(ctx, &event.s3_bucket, &event.s3_key).await?;
-    let pairs: Vec<(i32, String)> = serde_json::from_slice(&bytes).map_err(|error| {
-        ProcessError::permanent(format!("chunk {number} of the file is corrupt: {error}"))
-    })?;
-    let (first, last) = (
-        pairs.iter().map(|(p, _)| *p).min().unwrap_or(0),
-        pairs.iter().map(|(p, _)| *p).max().unwrap_or(0),
+    let (file_id, number) = (chunk.file_id, chunk.number);
+    let entries = chunking::entries(state, chunk).await?;
+    let positions = entries.iter().map(|entry| entry.position);
+    let range = (
+        positions.clone().min().unwrap_or(0),
+        positions.max().unwrap_or(0),
     );
-    let recorded = store::retrying("reading recorded domains", || {
-        store::recorded_domains(&ctx.db, file_id, Some((first, last)))
-    })
-    .await?;
-    let todo: Vec<Entry> = pairs
-        .into_iter()
-        .filter(|(_, key)| !recorded.contains(key))
-        .map(|(position, key)| Entry::from_key(position, key))
-        .collect();
+    let recorded = store::results::recorded_domains(&state.db, file_id, Some(range)).await?;
+    let todo = not_recorded(entries, &recorded);
     tracing::info!(file.id = %file_id, chunk = number, entries.todo = todo.len(), "processing chunk {number} of file {file_id}");
-    if !resolve_and_record(ctx, file_id, Some(number), todo, stop).await? {
+    if !answer_and_record(state, lease.work, todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
-    match store::retrying("finishing the chunk", || {
-        store::finish_chunk(&ctx.db, file_id, number, owner)
-    })
-    .await?
-    {
-        None => {
-            metrics::lease_lost(LeaseOn::Chunk);
-            Err(anyhow::Error::new(LostLease(format!("chunk {number} of file {file_id}"))).into())
-        }
-        Some(completed) => {
-            if completed {
-                metrics::file_finished(FileStatus::Completed);
-                tracing::info!(file.id = %file_id, "completed file {file_id}");
-            }
-            Ok(Outcome::Done)
-        }
+    if store::chunks::finish_chunk(&state.db, lease).await? {
+        metrics::file_finished(FileStatus::Completed);
+        tracing::info!(file.id = %file_id, "completed file {file_id}");
     }
+    Ok(Outcome::Done)
 }
 
-/// Resolves `todo` (answering from the cache where possible) and writes the results of
-/// `file_id` (its chunk `chunk`, when given) in batches. False when `stop` interrupted it;
-/// what was finished is written either way.
-async fn resolve_and_record(
-    ctx: &Arc<Context>,
-    file_id: Uuid,
-    chunk: Option<i32>,
+/// The entries whose domain has no result yet (an interrupted run recorded the others).
+fn not_recorded(entries: Vec<Entry>, recorded: &std::collections::HashSet<String>) -> Vec<Entry> {
+    entries
+        .into_iter()
+        .filter(|entry| !recorded.contains(&entry.key))
+        .collect()
+}
+
+/// Answers `todo` and writes the results of `work` in batches. False when `stop`
+/// interrupted it; what was finished is written either way.
+async fn answer_and_record(
+    state: &Arc<WorkerState>,
+    work: Work,
     todo: Vec<Entry>,
     stop: &CancellationToken,
 ) -> Result<bool, ProcessError> {
-    let batch_size = ctx.settings.worker.result_batch_size;
-    let (lookup_ctx, resolve_ctx) = (ctx.clone(), ctx.clone());
-    let results = futures::stream::iter(todo)
-        .chunks(CACHE_LOOKUP_BATCH)
-        .then(move |entries| {
-            let ctx = lookup_ctx.clone();
-            async move { with_cached_outcomes(&ctx, entries).await }
-        })
-        .flat_map(futures::stream::iter)
-        .map(move |(entry, cached)| {
-            let ctx = resolve_ctx.clone();
-            async move { resolve_entry(&ctx, entry, cached).await }
-        })
-        .buffer_unordered(ctx.settings.worker.domain_concurrency);
-    let mut results = std::pin::pin!(results);
+    let batch_size = state.settings.worker.result_batch_size;
+    let mut results = std::pin::pin!(answers::answer_all(state, todo));
     let mut batch = Vec::with_capacity(batch_size);
     loop {
         let next = tokio::select! {
             () = stop.cancelled() => {
-                record(ctx, file_id, chunk, batch).await?;
+                record(state, work, batch).await?;
                 return Ok(false);
             }
             next = results.next() => next,
@@ -411,175 +242,22 @@ async fn resolve_and_record(
         let Some(result) = next else { break };
         batch.push(result);
         if batch.len() >= batch_size {
-            record(ctx, file_id, chunk, std::mem::take(&mut batch)).await?;
+            record(state, work, std::mem::take(&mut batch)).await?;
         }
     }
-    record(ctx, file_id, chunk, batch).await?;
+    record(state, work, batch).await?;
     Ok(true)
 }
 
-/// Writes a batch of results ([`store::record_results`]: outages retried, a refused entry
-/// turned into a failed result); a refusal of the whole write fails the file at once.
-async fn record(
-    ctx: &Context,
-    file_id: Uuid,
-    chunk: Option<i32>,
+/// Writes a batch of results ([`store::results::record_results`]: outages retried, a refused
+/// entry turned into a failed result); a refusal of the whole write fails the file at once.
+pub async fn record(
+    state: &WorkerState,
+    work: Work,
     batch: Vec<NewResult>,
 ) -> Result<u64, ProcessError> {
-    store::record_results(&ctx.db, file_id, chunk, batch)
+    store::results::record_results(&state.db, work, batch)
         .await
         .inspect(|written| metrics::results_written(*written))
         .map_err(|error| ProcessError::database(error, "the results could not be stored"))
-}
-
-/// Domains looked up in the cache with one query.
-const CACHE_LOOKUP_BATCH: usize = 500;
-
-type CachedOutcome = Result<IconRecord, FailureRecord>;
-
-/// `entries`, each with its cached outcome when the cache has a recent one. A failed lookup
-/// only costs the fetches it would have saved.
-async fn with_cached_outcomes(
-    ctx: &Context,
-    entries: Vec<Entry>,
-) -> Vec<(Entry, Option<CachedOutcome>)> {
-    let now = Utc::now();
-    let fresh: Vec<_> = CacheClass::ALL
-        .into_iter()
-        .map(|class| (class, class.ttl(&ctx.settings.resolver)))
-        .filter(|(_, ttl)| !ttl.is_zero())
-        .map(|(class, ttl)| {
-            let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-            (
-                class,
-                now.checked_sub_signed(ttl)
-                    .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC),
-            )
-        })
-        .collect();
-    let mut cached = HashMap::new();
-    if !fresh.is_empty() {
-        let domains = entries
-            .iter()
-            .filter(|entry| entry.domain.is_ok())
-            .map(|entry| entry.key.clone())
-            .collect();
-        match store::recent_outcomes(&ctx.db, domains, &fresh).await {
-            Ok(found) => cached = found,
-            Err(error) => {
-                tracing::warn!(error.message = %error, "cache lookup failed; resolving instead");
-            }
-        }
-    }
-    entries
-        .into_iter()
-        .map(|entry| {
-            let hit = cached.remove(&entry.key);
-            (entry, hit)
-        })
-        .collect()
-}
-
-async fn resolve_entry(ctx: &Context, entry: Entry, cached: Option<CachedOutcome>) -> NewResult {
-    let domain = match entry.domain {
-        Err(failure) => {
-            metrics::invalid_entry();
-            return NewResult::invalid(entry.position, entry.key, failure);
-        }
-        Ok(domain) => domain,
-    };
-    let (outcome, tries, from_cache, cache_class) = match cached {
-        Some(outcome) => {
-            metrics::cache_hit(outcome.is_ok());
-            (outcome, 0, true, None)
-        }
-        None => {
-            let _permit = ctx.domain_permits.acquire().await;
-            let started = Instant::now();
-            let resolution = ctx.resolver.resolve(&domain).await;
-            let failure = resolution.outcome.as_ref().err();
-            metrics::domain_resolved(failure.map(|f| f.category.as_str()), started.elapsed());
-            let cache_class = resolution.cache_class();
-            (
-                resolution.outcome.map(Into::into).map_err(Into::into),
-                i32::try_from(resolution.tries).unwrap_or(i32::MAX),
-                false,
-                cache_class,
-            )
-        }
-    };
-    NewResult {
-        position: entry.position,
-        domain: entry.key,
-        outcome,
-        tries,
-        from_cache,
-        cache_class,
-    }
-}
-
-fn count(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-/// Streams the uploaded object from S3 through the parser. A missing object or a malformed
-/// file is permanent; S3 trouble, also mid-stream, is transient.
-async fn read_distinct_entries(
-    ctx: &Context,
-    file: &files::Model,
-) -> Result<Vec<Entry>, ProcessError> {
-    let (bucket, key) = (&file.s3_bucket, &file.s3_key);
-    let object = get_object(ctx, bucket, key).await?;
-    let body = SyncIoBridge::new(object.body.into_async_read());
-    let (file_type, limit) = (file.file_type, ctx.settings.api.max_domains_per_file);
-    let read = tokio::task::spawn_blocking(move || {
-        let mut distinct = DistinctEntries::new(limit);
-        read_entries(file_type, body, |raw| distinct.push(&raw)).map(|()| distinct)
-    })
-    .await
-    .context("the file reader panicked")?;
-    match read {
-        Ok(distinct) if distinct.too_many() => Err(ProcessError::permanent(format!(
-            "too_many_domains: the file holds {} entries; at most {limit} are allowed \
-             (MAX_DOMAINS_PER_FILE)",
-            distinct.read()
-        ))),
-        Ok(distinct) => Ok(distinct.into_entries()),
-        Err(ReadError::Parse(error)) => Err(ProcessError::permanent(error.to_string())),
-        Err(ReadError::Io(error)) => Err(anyhow::Error::new(error)
-            .context(format!("failed to read s3://{bucket}/{key}"))
-            .into()),
-    }
-}
-
-/// A small object's bytes (a chunk's entries).
-async fn read_object(ctx: &Context, bucket: &str, key: &str) -> Result<Vec<u8>, ProcessError> {
-    let object = get_object(ctx, bucket, key).await?;
-    let body = object
-        .body
-        .collect()
-        .await
-        .with_context(|| format!("failed to read s3://{bucket}/{key}"))?;
-    Ok(body.into_bytes().to_vec())
-}
-
-/// Starts reading an object; a missing object is permanent, anything else transient.
-async fn get_object(
-    ctx: &Context,
-    bucket: &str,
-    key: &str,
-) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, ProcessError> {
-    match ctx.s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(object) => Ok(object),
-        Err(error) => {
-            if matches!(error.as_service_error(), Some(GetObjectError::NoSuchKey(_))) {
-                return Err(ProcessError::permanent(format!(
-                    "the object s3://{bucket}/{key} no longer exists"
-                )));
-            }
-            Err(anyhow::Error::new(error)
-                .context(format!("failed to read s3://{bucket}/{key}"))
-                .into())
-        }
-    }
 }

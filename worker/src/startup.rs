@@ -11,16 +11,15 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    consumer,
-    context::Context,
-    dlq,
+    consumer, dlq,
     queue::{Queue, SqsQueue},
+    state::WorkerState,
 };
 
 /// A worker ready to consume.
 #[derive(Debug)]
 pub struct Worker {
-    ctx: Arc<Context>,
+    state: Arc<WorkerState>,
     queue: Arc<dyn Queue>,
     dlq: Option<Arc<dyn Queue>>,
     metrics_listener: Option<TcpListener>,
@@ -63,7 +62,7 @@ impl Worker {
                 60,
             )) as Arc<dyn Queue>
         });
-        let ctx = Arc::new(Context {
+        let state = Arc::new(WorkerState {
             db,
             s3: aws.s3,
             resolver,
@@ -71,7 +70,7 @@ impl Worker {
             settings,
         });
         Ok(Self {
-            ctx,
+            state,
             queue,
             dlq,
             metrics_listener,
@@ -93,15 +92,15 @@ impl Worker {
 
     /// Consumes the queue (and the DLQ, when enabled) until `shutdown` is cancelled.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(worker.id = %self.id, "worker {} consuming {}", self.id, self.ctx.settings.aws.queue_url);
+        tracing::info!(worker.id = %self.id, "worker {} consuming {}", self.id, self.state.settings.aws.queue_url);
         let metrics = self
             .metrics_listener
             .map(|listener| tokio::spawn(serve_metrics(listener, shutdown.clone())));
         let dlq = self.dlq.map(|dlq| {
-            let (ctx, queue) = (self.ctx.clone(), self.queue.clone());
-            tokio::spawn(dlq::run(ctx, dlq, queue, shutdown.clone()))
+            let (state, queue) = (self.state.clone(), self.queue.clone());
+            tokio::spawn(dlq::run(state, dlq, queue, shutdown.clone()))
         });
-        consumer::run(self.ctx, self.queue, self.id, shutdown).await;
+        consumer::run(self.state, self.queue, self.id, shutdown).await;
         if let Some(dlq) = dlq {
             dlq.await.context("the DLQ consumer panicked")?;
         }

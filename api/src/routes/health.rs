@@ -1,7 +1,6 @@
 //! Liveness, readiness and the OpenAPI document, without auth.
 
 use axum::{Json, Router, extract::State, routing::get};
-use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -36,9 +35,7 @@ pub async fn health() -> Json<Status> {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Status), (status = 503, description = "A dependency is down", body = ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    state
-        .db
-        .execute_unprepared("SELECT 1")
+    store::ping(&state.db)
         .await
         .map_err(|error| unavailable("database", &error))?;
     state

@@ -14,14 +14,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::files::{ResultPage, ResultsQuery, csv_download, owned_file, results_page};
+use super::file_endpoints::{ResultPage, ResultsQuery, csv_download, owned_file, results_page};
 use crate::{
     Result,
     auth::AuthenticatedClient,
     error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody},
-    files::Progress,
     intake,
     state::AppState,
+    views::Progress,
 };
 
 /// The `/jobs` endpoints. `POST /jobs` has the JSON body limit set for every endpoint in

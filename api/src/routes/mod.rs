@@ -3,7 +3,7 @@
 //! body limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
-pub mod files;
+pub mod file_endpoints;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -103,12 +103,14 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let api = &settings.api;
     let time_limit = |limit| axum::middleware::from_fn_with_state(limit, timeout::bound);
-    let uploads = files::upload_router(&state)
+    let uploads = file_endpoints::upload_router(&state)
         .layer(time_limit(api.upload_timeout))
-        .layer(axum::middleware::map_response(files::close_unless_accepted));
+        .layer(axum::middleware::map_response(
+            file_endpoints::close_unless_accepted,
+        ));
     let everything_else = Router::new()
         .merge(health::router())
-        .merge(files::router())
+        .merge(file_endpoints::router())
         .merge(jobs::router())
         .merge(metrics::router())
         .layer(time_limit(api.request_timeout));

@@ -13,7 +13,9 @@ use super::{
     detect::{self, Detected, Encoding, Sniffer},
     display_name, object_key, sanitize_file_name, visible,
 };
-use crate::{error::ApiError, files::NewFile, state::AppState};
+use store::files::NewFile;
+
+use crate::{error::ApiError, state::AppState};
 
 /// The media type of an object whose type is not known yet when its first part goes to S3
 /// (only when the file starts with more than one part of blank space).

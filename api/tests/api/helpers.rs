@@ -50,7 +50,7 @@ impl TestApp {
         tokio::spawn(app.run_until(shutdown.clone()));
 
         let db = common::db::connect(&settings.database).await.unwrap();
-        let (_, key) = api::clients::create_client(&db, "test-client", false)
+        let (_, key) = store::clients::create(&db, "test-client", false)
             .await
             .unwrap();
         let aws = AwsClients::from_settings(&settings.aws).await;
@@ -76,9 +76,7 @@ impl TestApp {
 
     /// Creates another client and returns its API key.
     pub async fn new_client_key(&self, name: &str) -> String {
-        let (_, key) = api::clients::create_client(&self.db, name, false)
-            .await
-            .unwrap();
+        let (_, key) = store::clients::create(&self.db, name, false).await.unwrap();
         key.expose().to_owned()
     }
 }

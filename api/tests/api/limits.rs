@@ -321,7 +321,7 @@ async fn the_in_flight_cap_holds_when_many_inserts_race() {
         let db = app.db.clone();
         tokio::spawn(async move {
             let id = uuid::Uuid::now_v7();
-            let new = api::files::NewFile {
+            let new = store::files::NewFile {
                 id,
                 client_id,
                 original_name: format!("race{i}.csv"),
@@ -330,20 +330,20 @@ async fn the_in_flight_cap_holds_when_many_inserts_race() {
                 file_type: entity::FileType::Csv,
                 size_bytes: 1,
             };
-            api::files::insert_pending(&db, new, limit).await
+            store::files::insert_pending(&db, new, limit).await
         })
     });
     let mut inserted = 0;
     for result in futures::future::join_all(inserts).await {
         match result.unwrap() {
             Ok(_) => inserted += 1,
-            Err(api::files::InsertError::TooManyInFlight { limit: 3 }) => {}
+            Err(store::files::InsertError::TooManyInFlight { limit: 3 }) => {}
             Err(other) => panic!("{other}"),
         }
     }
     assert_eq!(inserted, limit);
     assert_eq!(
-        api::files::count_in_flight(&app.db, client_id)
+        store::files::count_in_flight(&app.db, client_id)
             .await
             .unwrap(),
         limit

@@ -9,7 +9,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement,
     TransactionTrait, Value,
 };
-use worker::store::{ErrorClass, Refusal, sqlstate};
+use store::errors::{ErrorClass, Refusal, sqlstate};
 
 async fn connect(url: &str, max_connections: u32) -> DatabaseConnection {
     let mut options = ConnectOptions::new(url.to_owned());

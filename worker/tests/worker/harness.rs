@@ -41,7 +41,7 @@ impl Stack {
         let db = common::db::connect(&settings.database)
             .await
             .expect("database");
-        let (_, key) = api::clients::create_client(&db, "worker-tests", false)
+        let (_, key) = store::clients::create(&db, "worker-tests", false)
             .await
             .expect("client");
         let logs =
@@ -59,7 +59,7 @@ impl Stack {
 
     /// Creates another client and returns its API key.
     pub async fn new_client_key(&self, name: &str) -> String {
-        let (_, key) = api::clients::create_client(&self.db, name, false)
+        let (_, key) = store::clients::create(&self.db, name, false)
             .await
             .expect("client");
         key.expose().to_owned()

@@ -66,7 +66,6 @@ async fn a_repeated_event_for_a_finished_file_is_deleted_and_changes_nothing() {
         file_id: file_id.parse().expect("uuid"),
         s3_bucket: stack.settings.aws.bucket.clone(),
         s3_key: format!("uploads/{file_id}/domains.csv"),
-        chunk: None,
     }
     .to_json();
     let envelope = serde_json::json!({ "Type": "Notification", "Message": event }).to_string();

@@ -3,8 +3,11 @@
 //! error about the statement or its data (a value PostgreSQL cannot hold, a constraint, a
 //! program limit such as the 65,535 bind parameters) comes back every time the same data is
 //! written, so retrying it, or handing the message back to SQS, only spends time and receives.
+//!
+//! This is the one place that classifies database errors and retries outages ([`retrying`]):
+//! the worker decides permanent versus transient from [`ErrorClass`], never on its own.
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
@@ -70,6 +73,49 @@ impl ErrorClass {
             Self::Transient
         } else {
             Self::Permanent
+        }
+    }
+}
+
+/// An error that says whether the same operation may succeed later.
+pub trait Classified: fmt::Display {
+    /// Permanent or transient.
+    fn class(&self) -> ErrorClass;
+}
+
+impl Classified for DbErr {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::of(self)
+    }
+}
+
+/// Tries of a database operation in [`retrying`] before its error is returned.
+const DB_TRIES: u32 = 5;
+
+/// Runs `operation` again after a short, growing pause when it fails with an outage
+/// ([`ErrorClass::Transient`]), up to [`DB_TRIES`] times. A connection that dies under a query
+/// (a failover, `pg_terminate_backend`, a restarted pooler) is replaced by the pool at once, so
+/// the next try usually succeeds; giving the message back instead would spend one of its few
+/// receives on the blip. An error about the data itself is returned at once: it would come
+/// back every time. Only for operations that are safe to repeat: every write of the worker is
+/// conditional or `ON CONFLICT DO NOTHING`.
+pub async fn retrying<T, E, F, Fut>(what: &str, mut operation: F) -> Result<T, E>
+where
+    E: Classified,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut pause = Duration::from_millis(100);
+    let mut tries = 1;
+    loop {
+        match operation().await {
+            Err(error) if tries < DB_TRIES && error.class() == ErrorClass::Transient => {
+                tracing::warn!(error.message = %error, tries, "{what} failed; trying again in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tries += 1;
+            }
+            outcome => return outcome,
         }
     }
 }

@@ -15,18 +15,19 @@ use axum::{
 use entity::{FileStatus, ResultStatus, files as file_rows};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use store::results::ResultsPage;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
     Result,
     auth::AuthenticatedClient,
+    csv_export,
     error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody},
-    files::{self, FileView},
     intake,
-    results::{self, ResultView, ResultsPage},
     state::AppState,
     upload,
+    views::{FileView, ResultView},
 };
 
 /// Room for multipart boundaries and headers around the file itself.
@@ -156,7 +157,7 @@ pub async fn owned_file(
     client: &AuthenticatedClient,
     id: Uuid,
 ) -> Result<file_rows::Model> {
-    files::find_for_client(&state.db, client.id, id)
+    store::files::find_for_client(&state.db, client.id, id)
         .await?
         .ok_or(ApiError::NotFound("file"))
 }
@@ -255,7 +256,8 @@ pub async fn list_files(
             )
         })?;
     let (page, limit) = paging(query.page, (query.limit, "limit", 20, MAX_LIMIT))?;
-    let (items, total) = files::list_for_client(&state.db, client.id, status, page, limit).await?;
+    let (items, total) =
+        store::files::list_for_client(&state.db, client.id, status, page, limit).await?;
     Ok(AppJson(FilePage {
         items: items.into_iter().map(FileView::from).collect(),
         page,
@@ -320,7 +322,7 @@ pub async fn results_page(
 ) -> Result<ResultPage> {
     let request = query.validate()?;
     let file = owned_file(state, client, id).await?;
-    let (items, total) = results::page(&state.db, &file, request).await?;
+    let (items, total) = store::results::page(&state.db, &file, request).await?;
     Ok(ResultPage {
         items: items.into_iter().map(ResultView::from).collect(),
         page: request.page,
@@ -357,7 +359,7 @@ pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
         let db = db.clone();
         async move {
             let after = after?;
-            let batch = match results::batch_after(&db, file_id, after, DOWNLOAD_BATCH).await {
+            let batch = match store::results::batch_after(&db, file_id, after, DOWNLOAD_BATCH).await {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::error!(file.id = %file_id, error.message = %error, "download of file {file_id} failed");
@@ -365,7 +367,7 @@ pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
                 }
             };
             let next = (batch.len() as u64 == DOWNLOAD_BATCH).then(|| batch.last().map_or(after, |row| row.position));
-            let chunk = results::csv_rows(&batch, after < 0).map_err(std::io::Error::other);
+            let chunk = csv_export::csv_rows(&batch, after < 0).map_err(std::io::Error::other);
             Some((chunk, next))
         }
     })

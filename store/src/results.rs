@@ -1,0 +1,373 @@
+//! The `results` table: what the worker writes for each entry, and the pages and batches the
+//! api reads. A result is written from a [`NewResult`] through [`result_row`] only, so what is
+//! stored (text made storable, the icon or the failure) is decided once. Multi-row writes are
+//! cut so that no statement carries more than PostgreSQL's 65,535 bind parameters.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use entity::{FileStatus, ResultStatus, file_chunks, files, results};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait, TryInsertResult,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use crate::{
+    errors::{ErrorClass, Refusal, retrying},
+    leases::Work,
+    stored_text::{MAX_DOMAIN_CHARS, MAX_ERROR_CHARS, storable},
+};
+
+/// Most bind parameters one statement may carry: the protocol counts them in 16 bits.
+const MAX_BIND_PARAMETERS: usize = 65_535;
+
+/// Rows of `columns` columns one INSERT may carry within [`MAX_BIND_PARAMETERS`].
+pub(crate) fn rows_per_insert(columns: usize) -> usize {
+    (MAX_BIND_PARAMETERS / columns.max(1)).max(1)
+}
+
+/// The failure category of an entry that is no domain (the resolver's `invalid_domain`): what
+/// a result the database refused becomes.
+pub const INVALID_DOMAIN: &str = "invalid_domain";
+
+/// One domain's result, ready to be written.
+#[derive(Debug, Clone)]
+pub struct NewResult {
+    /// Index among the file's distinct entries.
+    pub position: i32,
+    /// The normalised domain, or the raw entry when it is invalid.
+    pub domain: String,
+    /// The favicon, or why not.
+    pub outcome: Result<IconRecord, FailureRecord>,
+    /// Attempts made.
+    pub tries: i32,
+    /// Copied from a recent result of the same domain instead of fetched.
+    pub from_cache: bool,
+    /// What the cache may copy from it, as the resolver names it (`results.cache_class`): set
+    /// on fetched results that are definite answers only ([`crate::cache`]).
+    pub cache_class: Option<&'static str>,
+}
+
+/// A found icon as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IconRecord {
+    /// Where it is.
+    pub url: String,
+    /// `png`, `ico`, …
+    pub format: String,
+    /// Real width in pixels.
+    pub width: i32,
+    /// Real height in pixels.
+    pub height: i32,
+    /// Size in bytes.
+    pub bytes: i64,
+    /// `link`, `manifest` or `fallback`.
+    pub source: String,
+}
+
+/// A failure as stored: its category and the full `category: detail` message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    /// `dns`, `timeout`, …
+    pub category: String,
+    /// `category: detail`.
+    pub message: String,
+}
+
+/// The outcome a stored row records, if it is complete: the one reading of a row's icon or
+/// failure columns.
+pub(crate) fn stored_outcome(row: results::Model) -> Option<Result<IconRecord, FailureRecord>> {
+    match row.status {
+        ResultStatus::Success => Some(Ok(IconRecord {
+            url: row.favicon_url?,
+            format: row.icon_format?,
+            width: row.icon_width?,
+            height: row.icon_height?,
+            bytes: row.icon_bytes?,
+            source: row.icon_source?,
+        })),
+        ResultStatus::Failed => Some(Err(FailureRecord {
+            category: row.error_category?,
+            message: row.error?,
+        })),
+    }
+}
+
+/// The domains of `file_id` that already have a result (from an interrupted run), only
+/// those at positions `first..=last` when given. Outages are retried.
+pub async fn recorded_domains(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+    positions: Option<(i32, i32)>,
+) -> Result<HashSet<String>, DbErr> {
+    retrying("reading recorded domains", || async move {
+        let mut query = results::Entity::find()
+            .select_only()
+            .column(results::Column::Domain)
+            .filter(results::Column::FileId.eq(file_id));
+        if let Some((first, last)) = positions {
+            query = query.filter(results::Column::Position.between(first, last));
+        }
+        let domains: Vec<String> = query.into_tuple().all(db).await?;
+        Ok(domains.into_iter().collect())
+    })
+    .await
+}
+
+/// The row the worker writes for `result`: the domain and the error made storable
+/// ([`storable`]: no NUL, bounded), whatever the entry held.
+pub fn result_row(file_id: Uuid, result: NewResult, now: DateTime<Utc>) -> results::Model {
+    let mut row = results::Model {
+        id: Uuid::now_v7(),
+        file_id,
+        position: result.position,
+        domain: storable(&result.domain, MAX_DOMAIN_CHARS).into_owned(),
+        favicon_url: None,
+        status: ResultStatus::Success,
+        error: None,
+        tries: result.tries,
+        icon_format: None,
+        icon_width: None,
+        icon_height: None,
+        icon_bytes: None,
+        icon_source: None,
+        error_category: None,
+        from_cache: result.from_cache,
+        cache_class: result.cache_class.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+    };
+    match result.outcome {
+        Ok(icon) => {
+            // A URL is never cut (a `data:` icon is its URL), and holds no NUL once parsed.
+            row.favicon_url = Some(storable(&icon.url, usize::MAX).into_owned());
+            row.icon_format = Some(icon.format);
+            row.icon_width = Some(icon.width);
+            row.icon_height = Some(icon.height);
+            row.icon_bytes = Some(icon.bytes);
+            row.icon_source = Some(icon.source);
+        }
+        Err(failure) => {
+            row.status = ResultStatus::Failed;
+            row.error_category = Some(failure.category);
+            row.error = Some(storable(&failure.message, MAX_ERROR_CHARS).into_owned());
+        }
+    }
+    row
+}
+
+/// What replaces a row the database refused for its data: a failed `invalid_domain` result
+/// that says so, with the domain spelled in printable ASCII in case the text was the trouble.
+fn refused_row(row: results::Model, error: &DbErr) -> results::Model {
+    let domain: String = row.domain.escape_default().collect();
+    results::Model {
+        domain: storable(&domain, MAX_DOMAIN_CHARS).into_owned(),
+        favicon_url: None,
+        status: ResultStatus::Failed,
+        error: Some(format!(
+            "{INVALID_DOMAIN}: this entry's result could not be stored: {}",
+            Refusal(error)
+        )),
+        icon_format: None,
+        icon_width: None,
+        icon_height: None,
+        icon_bytes: None,
+        icon_source: None,
+        error_category: Some(INVALID_DOMAIN.to_owned()),
+        cache_class: None,
+        ..row
+    }
+}
+
+/// Writes a batch of results of `work` (a file, or a chunk of one), skipping
+/// domains already recorded, and adds exactly the rows written to the counters, trying again
+/// after outages. When the database refuses the batch for its data, the rows are written one
+/// at a time and each one it refuses becomes a failed result saying so; only a refusal of
+/// that too (nothing of the file can be stored) is returned, as a permanent error.
+pub async fn record_results(
+    db: &DatabaseConnection,
+    work: Work,
+    batch: Vec<NewResult>,
+) -> Result<u64, DbErr> {
+    let file_id = work.file_id();
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let now = Utc::now();
+    let rows: Vec<results::Model> = batch
+        .into_iter()
+        .map(|result| result_row(file_id, result, now))
+        .collect();
+    let write = |rows: Vec<results::Model>| {
+        retrying("writing results", move || {
+            insert_results(db, work, rows.clone())
+        })
+    };
+    match write(rows.clone()).await {
+        Err(error) if ErrorClass::of(&error) == ErrorClass::Permanent => {
+            tracing::warn!(file.id = %file_id, error.message = %error, "the database refused a batch of {} results of file {file_id}; writing them one by one", rows.len());
+        }
+        outcome => return outcome,
+    }
+    let mut written = 0;
+    for row in rows {
+        written += match write(vec![row.clone()]).await {
+            Err(error) if ErrorClass::of(&error) == ErrorClass::Permanent => {
+                tracing::warn!(file.id = %file_id, position = row.position, error.message = %error, "the database refused the result of entry {} of file {file_id}; recording it as failed", row.position);
+                write(vec![refused_row(row, &error)]).await?
+            }
+            outcome => outcome?,
+        };
+    }
+    Ok(written)
+}
+
+/// Inserts `rows` in statements within the bind-parameter limit and adds the rows written to
+/// the file's counters (and the chunk's progress), in one transaction.
+async fn insert_results(
+    db: &DatabaseConnection,
+    work: Work,
+    rows: Vec<results::Model>,
+) -> Result<u64, DbErr> {
+    let file_id = work.file_id();
+    let txn = db.begin().await?;
+    let (mut succeeded, mut failed) = (0, 0);
+    for part in rows.chunks(rows_per_insert(results::Column::iter().count())) {
+        let inserted = match results::Entity::insert_many(part.iter().cloned().map(active_result))
+            .on_conflict_do_nothing_on([results::Column::FileId, results::Column::Domain])
+            .exec_with_returning_many(&txn)
+            .await?
+        {
+            TryInsertResult::Inserted(models) => models,
+            TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
+        };
+        for row in inserted {
+            match row.status {
+                ResultStatus::Success => succeeded += 1,
+                ResultStatus::Failed => failed += 1,
+            }
+        }
+    }
+    let now = Utc::now();
+    let written = succeeded + failed;
+    if written > 0 {
+        files::Entity::update_many()
+            .col_expr(
+                files::Column::SucceededCount,
+                Expr::col(files::Column::SucceededCount).add(count(succeeded)),
+            )
+            .col_expr(
+                files::Column::FailedCount,
+                Expr::col(files::Column::FailedCount).add(count(failed)),
+            )
+            .col_expr(files::Column::UpdatedAt, Expr::value(now))
+            .filter(files::Column::Id.eq(file_id))
+            .exec(&txn)
+            .await?;
+        if let Work::Chunk { number, .. } = work {
+            file_chunks::Entity::update_many()
+                .col_expr(
+                    file_chunks::Column::RecordedCount,
+                    Expr::col(file_chunks::Column::RecordedCount).add(count(written)),
+                )
+                .filter(file_chunks::Column::FileId.eq(file_id))
+                .filter(file_chunks::Column::Number.eq(number))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(written as u64)
+}
+
+fn active_result(row: results::Model) -> results::ActiveModel {
+    results::ActiveModel {
+        id: Set(row.id),
+        file_id: Set(row.file_id),
+        position: Set(row.position),
+        domain: Set(row.domain),
+        favicon_url: Set(row.favicon_url),
+        status: Set(row.status),
+        error: Set(row.error),
+        tries: Set(row.tries),
+        icon_format: Set(row.icon_format),
+        icon_width: Set(row.icon_width),
+        icon_height: Set(row.icon_height),
+        icon_bytes: Set(row.icon_bytes),
+        icon_source: Set(row.icon_source),
+        error_category: Set(row.error_category),
+        from_cache: Set(row.from_cache),
+        cache_class: Set(row.cache_class),
+        created_at: Set(row.created_at),
+        updated_at: Set(row.updated_at),
+    }
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Which results of a file to page through.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultsPage {
+    /// Only this status, or all.
+    pub status: Option<ResultStatus>,
+    /// From 1.
+    pub page: u64,
+    /// Items per page.
+    pub per_page: u64,
+}
+
+/// One page of `file`'s results in position order, and how many match in all.
+///
+/// The total comes from the file's counters (kept exact by the worker), not from a count.
+/// A COMPLETED file's positions are dense, so an unfiltered page is a range of positions and
+/// deep pages cost the same as the first; otherwise the index `(file_id, status, position)`
+/// serves an offset scan.
+pub async fn page(
+    db: &DatabaseConnection,
+    file: &files::Model,
+    query: ResultsPage,
+) -> Result<(Vec<results::Model>, u64), DbErr> {
+    let total = match query.status {
+        None => file.succeeded_count + file.failed_count,
+        Some(ResultStatus::Success) => file.succeeded_count,
+        Some(ResultStatus::Failed) => file.failed_count,
+    };
+    let offset = (query.page - 1).saturating_mul(query.per_page);
+    let mut select = results::Entity::find().filter(results::Column::FileId.eq(file.id));
+    if let Some(status) = query.status {
+        select = select.filter(results::Column::Status.eq(status));
+    }
+    select = select.order_by_asc(results::Column::Position);
+    let items = if query.status.is_none() && file.status == FileStatus::Completed {
+        let start = i64::try_from(offset).unwrap_or(i64::MAX);
+        let end = start.saturating_add(i64::try_from(query.per_page).unwrap_or(i64::MAX));
+        select
+            .filter(results::Column::Position.gte(start))
+            .filter(results::Column::Position.lt(end))
+            .all(db)
+            .await?
+    } else {
+        select.offset(offset).limit(query.per_page).all(db).await?
+    };
+    Ok((items, u64::try_from(total).unwrap_or(0)))
+}
+
+/// Up to `limit` results of `file_id` after position `after`, for streaming downloads.
+pub async fn batch_after(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+    after: i32,
+    limit: u64,
+) -> Result<Vec<results::Model>, DbErr> {
+    results::Entity::find()
+        .filter(results::Column::FileId.eq(file_id))
+        .filter(results::Column::Position.gt(after))
+        .order_by_asc(results::Column::Position)
+        .limit(limit)
+        .all(db)
+        .await
+}
