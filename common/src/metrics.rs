@@ -14,7 +14,7 @@
 use std::{sync::OnceLock, time::Duration};
 
 use ::metrics::{counter, describe_counter, describe_histogram, histogram};
-use entity::FileStatus;
+use entity::{FileStatus, ResultStatus};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// The `Content-Type` of [`render`]'s text: Prometheus's text exposition format 0.0.4.
@@ -181,13 +181,9 @@ fn method_label(method: &str) -> &'static str {
 
 /// A file reached a terminal status; call it where the status is written, once per file.
 pub fn file_finished(status: FileStatus) {
-    let status = match status {
-        FileStatus::Completed => "completed",
-        FileStatus::Failed => "failed",
-        // Not terminal: a caller's mistake, kept visible rather than dropped.
-        FileStatus::Pending => "pending",
-        FileStatus::Processing => "processing",
-    };
+    // Lower case, as Prometheus labels usually are. A status that is not terminal would be a
+    // caller's mistake, kept visible rather than dropped.
+    let status = status.as_str().to_ascii_lowercase();
     counter!(FILES_FINISHED, "status" => status).increment(1);
 }
 
@@ -203,7 +199,8 @@ pub fn domain_resolved(failure: Option<&'static str>, took: Duration) {
 /// An entry that is no domain was answered at once, failed with `invalid_domain`; it counts
 /// among the domains answered, not in the resolution time.
 pub fn invalid_entry() {
-    counter!(DOMAINS_RESOLVED, "outcome" => "failed", "category" => "invalid_domain").increment(1);
+    counter!(DOMAINS_RESOLVED, "outcome" => outcome_label(false), "category" => "invalid_domain")
+        .increment(1);
 }
 
 /// A domain was answered from the cache: `found` when the cached answer is an icon.
@@ -211,8 +208,14 @@ pub fn cache_hit(found: bool) {
     counter!(CACHE_HITS, "outcome" => outcome_label(found)).increment(1);
 }
 
+/// The `outcome` label: the result's status as the API spells it.
 fn outcome_label(found: bool) -> &'static str {
-    if found { "success" } else { "failed" }
+    let status = if found {
+        ResultStatus::Success
+    } else {
+        ResultStatus::Failed
+    };
+    status.as_str()
 }
 
 /// Which of the worker's two queues a message came from.

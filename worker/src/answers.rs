@@ -6,14 +6,12 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use chrono::{DateTime, Utc};
 use common::metrics;
-use futures::{Stream, StreamExt};
 use domain_lists::entries::Entry;
 use favicon::{CacheClass, Failure, Icon};
+use futures::{Stream, StreamExt};
 use store::results::{FailureRecord, IconRecord, NewResult};
 
-use crate::{
-    state::WorkerState,
-};
+use crate::state::WorkerState;
 
 /// Domains looked up in the cache with one query.
 const CACHE_LOOKUP_BATCH: usize = 500;

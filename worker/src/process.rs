@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use domain_lists::entries::Entry;
 use common::metrics::{self, LeaseOn};
+use domain_lists::entries::Entry;
 use entity::FileStatus;
 use futures::StreamExt;
 use sea_orm::DbErr;

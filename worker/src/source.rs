@@ -4,17 +4,14 @@
 
 use anyhow::Context as _;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
-use entity::files;
 use domain_lists::{
     entries::{DistinctEntries, Entry},
     parse::{ReadError, read_entries},
 };
+use entity::files;
 use tokio_util::io::SyncIoBridge;
 
-use crate::{
-    process::ProcessError,
-    state::WorkerState,
-};
+use crate::{process::ProcessError, state::WorkerState};
 
 /// The distinct entries of an uploaded file, read as it streams from S3. More than
 /// `MAX_DOMAINS_PER_FILE` of them, or a malformed file, is permanent.
