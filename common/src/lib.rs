@@ -1,6 +1,7 @@
 //! Code the api and the worker truly share, and nothing else.
 //!
-//! Both binaries read the same environment ([`config`]), talk to the same AWS resources through
+//! Each binary reads its own part of the environment ([`config`]: [`ApiConfig`],
+//! [`WorkerConfig`], with the settings both need read once), talk to the same AWS resources through
 //! clients built one way ([`aws`]), log the same way ([`telemetry`]), open the database the same
 //! way ([`db`]) and agree on one message format ([`event`]). Keeping these in one crate means a
 //! setting or the event shape cannot drift between the producer and the consumer.
@@ -12,4 +13,4 @@ pub mod event;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use config::Settings;
+pub use config::{ApiConfig, WorkerConfig};

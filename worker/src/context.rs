@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use common::Settings;
+use common::WorkerConfig;
 use sea_orm::DatabaseConnection;
 
 use crate::resolver::Resolver;
@@ -19,7 +19,7 @@ pub struct Context {
     /// Bounds the domains resolved at once across all files (`WORKER_DOMAIN_CONCURRENCY`).
     pub domain_permits: tokio::sync::Semaphore,
     /// Configuration.
-    pub settings: Settings,
+    pub settings: WorkerConfig,
 }
 
 impl Context {

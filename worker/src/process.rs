@@ -508,7 +508,7 @@ async fn read_distinct_entries(
     let (bucket, key) = (&file.s3_bucket, &file.s3_key);
     let object = get_object(ctx, bucket, key).await?;
     let body = SyncIoBridge::new(object.body.into_async_read());
-    let (file_type, limit) = (file.file_type, ctx.settings.api.max_domains_per_file);
+    let (file_type, limit) = (file.file_type, ctx.settings.limits.max_domains_per_file);
     let read = tokio::task::spawn_blocking(move || {
         let mut distinct = DistinctEntries::new(limit);
         read_entries(file_type, body, |raw| distinct.push(&raw)).map(|()| distinct)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use common::{Settings, aws::AwsClients};
+use common::{WorkerConfig, aws::AwsClients};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -26,11 +26,11 @@ pub struct Worker {
 
 impl Worker {
     /// Connects to the database and builds the AWS clients and the resolver.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: WorkerConfig) -> anyhow::Result<Self> {
         let db = common::db::connect(&settings.database)
             .await
             .context("failed to connect to the database")?;
-        let aws = AwsClients::from_settings(&settings.aws).await;
+        let aws = AwsClients::from_settings(&settings.aws.connection).await;
         let resolver =
             Resolver::new(&settings.resolver).context("failed to build the HTTP client")?;
         let worker = &settings.worker;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use test_support::TestStack;
 
 /// Checks `value` against `schema` from `doc`: types, required properties, no undeclared ones.
 pub fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
@@ -74,7 +74,7 @@ pub fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_matches_real_responses() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let (status, doc) = app.get_json("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(

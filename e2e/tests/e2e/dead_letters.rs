@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
 
-use crate::harness::{Stack, domains, messages_in};
+use crate::harness::{domains, messages_in, start_stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_reaches_the_dlq_and_its_file_fails() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     let file_id = stack.api.upload_domains(&domains("poison", 3)).await;
     // The file's object now points at a bucket that does not exist: every attempt fails
     // with an S3 error, which the worker treats as transient.
@@ -21,7 +21,7 @@ async fn a_poison_message_reaches_the_dlq_and_its_file_fails() {
         ))
         .await
         .expect("break the file's object location");
-    let sqs = common::aws::AwsClients::from_settings(&stack.settings.aws)
+    let sqs = common::aws::AwsClients::from_settings(&stack.settings.aws.connection)
         .await
         .sqs;
     sqs.send_message()
@@ -73,7 +73,11 @@ async fn a_poison_message_reaches_the_dlq_and_its_file_fails() {
 
 /// Moves the `count` messages of the main queue to the DLQ, as SQS does when their receives
 /// are used up.
-async fn dead_letter_all(sqs: &aws_sdk_sqs::Client, settings: &common::Settings, count: usize) {
+async fn dead_letter_all(
+    sqs: &aws_sdk_sqs::Client,
+    settings: &test_support::StackSettings,
+    count: usize,
+) {
     let mut moved = 0;
     while moved < count {
         let received = sqs
@@ -104,10 +108,10 @@ async fn dead_letter_all(sqs: &aws_sdk_sqs::Client, settings: &common::Settings,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_lettered_file_that_a_live_worker_holds_is_left_to_that_worker() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     let held = stack.api.upload_domains(&domains("held", 2)).await;
     let lapsed = stack.api.upload_domains(&domains("lapsed", 2)).await;
-    let sqs = common::aws::AwsClients::from_settings(&stack.settings.aws)
+    let sqs = common::aws::AwsClients::from_settings(&stack.settings.aws.connection)
         .await
         .sqs;
     dead_letter_all(&sqs, &stack.settings, 2).await;

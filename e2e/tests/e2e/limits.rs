@@ -11,12 +11,11 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::{
-    helpers::TestApp,
-    openapi::{conforms, response_schema},
-};
+use test_support::TestStack;
 
-async fn settings() -> common::Settings {
+use crate::openapi::{conforms, response_schema};
+
+async fn settings() -> test_support::StackSettings {
     test_support::isolated_settings(Some(test_support::IconServer::start().await.addr)).await
 }
 
@@ -33,7 +32,7 @@ async fn error_of(response: reqwest::Response) -> (u16, String, Option<u64>) {
     (status, code, retry_after)
 }
 
-fn post_job(app: &TestApp, key: &str, body: &Value) -> reqwest::RequestBuilder {
+fn post_job(app: &TestStack, key: &str, body: &Value) -> reqwest::RequestBuilder {
     app.http
         .post(format!("{}/jobs", app.address))
         .bearer_auth(key)
@@ -41,7 +40,7 @@ fn post_job(app: &TestApp, key: &str, body: &Value) -> reqwest::RequestBuilder {
 }
 
 /// Asserts that `/openapi.json` documents `status` for the operation, with the error body.
-pub async fn assert_documented(app: &TestApp, method: &str, path: &str, status: u16) {
+pub async fn assert_documented(app: &TestStack, method: &str, path: &str, status: u16) {
     let (_, doc) = app.get_json("/openapi.json").await;
     let error = json!({"error": {"code": "c", "message": "m"}});
     conforms(
@@ -62,7 +61,7 @@ async fn each_key_is_rate_limited_on_its_own_and_recovers() {
     let mut settings = settings().await;
     settings.api.rate_limit_per_second = 1;
     settings.api.rate_limit_burst = 3;
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
     let other = app.new_client_key("other-client").await;
 
     for _ in 0..3 {
@@ -111,7 +110,7 @@ async fn json_bodies_are_limited_and_uploads_keep_their_own_limit() {
     let mut settings = settings().await;
     settings.api.max_json_body_bytes = 1024;
     settings.api.max_upload_bytes = 3 * 1024 * 1024;
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
 
     let domains: Vec<String> = (0..100).map(|i| format!("host{i}.example.com")).collect();
     let job = post_job(&app, &app.api_key, &json!({ "domains": domains }));
@@ -134,8 +133,8 @@ async fn json_bodies_are_limited_and_uploads_keep_their_own_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_with_more_domains_than_a_file_may_hold_is_refused() {
     let mut settings = settings().await;
-    settings.api.max_domains_per_file = 3;
-    let app = TestApp::spawn_api_only(settings).await;
+    settings.limits.max_domains_per_file = 3;
+    let app = TestStack::spawn_api_only(settings).await;
 
     let too_many = json!({"domains": ["a.com", "b.com", "c.com", "d.com"]});
     let response = post_job(&app, &app.api_key, &too_many)
@@ -162,7 +161,7 @@ async fn files_in_flight_are_capped_per_client_even_under_concurrent_uploads() {
     let mut settings = settings().await;
     settings.api.max_files_in_flight = 2;
     // No worker yet: accepted files stay PENDING.
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
 
     let names: Vec<String> = (0..6).map(|i| format!("d{i}.csv")).collect();
     let uploads = names.iter().map(|name| {
@@ -228,7 +227,7 @@ async fn files_in_flight_are_capped_per_client_even_under_concurrent_uploads() {
 
 /// Sends an upload over a raw connection: the head and half the body, then after `pause` the
 /// rest (or nothing when `stall`), and returns the response's status and JSON body.
-async fn paced_upload(app: &TestApp, pause: Duration, stall: bool) -> (u16, Value) {
+async fn paced_upload(app: &TestStack, pause: Duration, stall: bool) -> (u16, Value) {
     let body = "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.csv\"\r\n\
                 Content-Type: text/csv\r\n\r\na.example.com\nb.example.com\n\r\n--XYZ--\r\n";
     let head = format!(
@@ -286,14 +285,14 @@ async fn uploads_have_their_own_timeout_and_a_stalled_one_gets_a_json_408() {
     let mut settings = settings().await;
     settings.api.request_timeout = Duration::from_secs(1);
     settings.api.upload_timeout = Duration::from_secs(30);
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
     // Longer than REQUEST_TIMEOUT_SECS but within UPLOAD_TIMEOUT_SECS.
     let (status, body) = paced_upload(&app, Duration::from_millis(1500), false).await;
     assert_eq!(status, 202, "{body}");
 
     let mut settings = self::settings().await;
     settings.api.upload_timeout = Duration::from_secs(1);
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
     let (status, body) = paced_upload(&app, Duration::from_secs(3), true).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -309,7 +308,7 @@ async fn uploads_have_their_own_timeout_and_a_stalled_one_gets_a_json_408() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_in_flight_cap_holds_when_many_inserts_race() {
-    let app = TestApp::spawn_api_only(settings().await).await;
+    let app = TestStack::spawn_api_only(settings().await).await;
     let client_id = entity::clients::Entity::find()
         .one(&app.db)
         .await
@@ -360,7 +359,7 @@ struct HeldUpload {
 
 /// Starts an upload of `file` as the client `key` and holds it, or returns the answer when
 /// the server refuses it before reading the body.
-async fn hold_upload(app: &TestApp, key: &str, file: &[u8]) -> Result<HeldUpload, (u16, Value)> {
+async fn hold_upload(app: &TestStack, key: &str, file: &[u8]) -> Result<HeldUpload, (u16, Value)> {
     let mut body =
         b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"held.csv\"\r\n\
                      Content-Type: text/csv\r\n\r\n"
@@ -433,7 +432,7 @@ fn domains_csv(bytes: usize) -> Vec<u8> {
 async fn each_client_may_send_only_so_many_uploads_at_once() {
     let mut settings = settings().await;
     settings.api.max_uploads_per_client = 2;
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
     let file = domains_csv(100);
 
     let first = hold_upload(&app, &app.api_key, &file).await.unwrap();
@@ -473,7 +472,7 @@ async fn uploads_in_progress_share_one_memory_budget() {
     let mut settings = settings().await;
     settings.api.max_upload_bytes = 64 * 1024;
     settings.api.upload_buffer_bytes = 100_000;
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
     let other = app.as_client(&app.new_client_key("other-client").await);
 
     // About 60 KB are reserved for this upload while it is received...

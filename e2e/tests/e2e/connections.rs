@@ -8,13 +8,13 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::TestApp;
+use test_support::TestStack;
 
-async fn settings() -> common::Settings {
+async fn settings() -> test_support::StackSettings {
     test_support::isolated_settings(None).await
 }
 
-async fn connect(app: &TestApp) -> TcpStream {
+async fn connect(app: &TestStack) -> TcpStream {
     TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
         .unwrap()
@@ -47,7 +47,7 @@ const HEALTH: &str = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: clo
 async fn a_client_sending_its_headers_slowly_is_disconnected() {
     let mut settings = settings().await;
     settings.api.header_read_timeout = Duration::from_secs(2);
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
 
     let (read, mut write) = connect(&app).await.into_split();
     let mut closed = tokio::spawn(read_until_closed(read));
@@ -87,7 +87,7 @@ async fn a_client_sending_its_headers_slowly_is_disconnected() {
 async fn connections_beyond_the_cap_wait_until_one_closes() {
     let mut settings = settings().await;
     settings.api.max_connections = 2;
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
 
     // Two connections that have started a request take both places.
     let mut first = connect(&app).await;

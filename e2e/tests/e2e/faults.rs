@@ -3,7 +3,7 @@
 //! terminal status with exact counters, one result per domain, and nothing left PENDING or
 //! PROCESSING.
 //!
-//! SNS failing at upload time is covered by `api/tests/api/recovery.rs`
+//! SNS failing at upload time is covered by `recovery.rs`
 //! (`a_file_whose_publish_failed_is_processed_after_recovery`): the file is accepted, stays
 //! PENDING unannounced, and the re-publisher announces it later. It needs no worker process, so
 //! it is not repeated here.
@@ -12,15 +12,15 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use secrecy::ExposeSecret;
-use test_support::FaultProxy;
+use test_support::{FaultProxy, TestStack, WorkerProcess};
 
 use crate::harness::{
-    Stack, WorkerProcess, assert_exact_results, assert_nothing_stuck, domains, refetched,
-    set_max_receive_count, wait_until_drained,
+    assert_exact_results, assert_nothing_stuck, domains, refetched, set_max_receive_count,
+    start_stack, wait_until_drained,
 };
 
 /// Polls the api until the file is COMPLETED or FAILED.
-async fn wait_terminal(stack: &Stack, file_id: &str) -> serde_json::Value {
+async fn wait_terminal(stack: &TestStack, file_id: &str) -> serde_json::Value {
     stack
         .api
         .wait_until_terminal_within(file_id, Duration::from_secs(240))
@@ -28,7 +28,7 @@ async fn wait_terminal(stack: &Stack, file_id: &str) -> serde_json::Value {
 }
 
 /// Polls the api until the file has at least `done` successful results.
-async fn wait_progress(stack: &Stack, file_id: &str, done: u64) {
+async fn wait_progress(stack: &TestStack, file_id: &str, done: u64) {
     stack
         .api
         .wait_for_file(
@@ -64,8 +64,8 @@ fn count_in_logs(workers: &[WorkerProcess], what: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aws_outage_mid_file_loses_nothing_accepted() {
     let proxy = FaultProxy::in_front_of(&test_support::aws::endpoint()).await;
-    let stack = Stack::start(Duration::from_millis(20), |settings| {
-        settings.aws.endpoint_override = Some(proxy.url());
+    let stack = start_stack(Duration::from_millis(20), |settings| {
+        settings.aws.connection.endpoint_override = Some(proxy.url());
         // Longer than the outage, so a message whose heartbeat fails is not handed out again
         // while its file is still running.
         settings.worker.visibility_timeout_secs = 15;
@@ -124,7 +124,7 @@ async fn an_aws_outage_mid_file_loses_nothing_accepted() {
         "the refused upload left no file behind"
     );
     assert_nothing_stuck(&stack.db).await;
-    let aws = common::aws::AwsClients::from_settings(&stack.settings.aws).await;
+    let aws = common::aws::AwsClients::from_settings(&stack.settings.aws.connection).await;
     wait_until_drained(&aws.sqs, &stack.settings.aws.queue_url).await;
     let log = worker.log();
     assert!(
@@ -138,7 +138,7 @@ async fn an_aws_outage_mid_file_loses_nothing_accepted() {
 /// the worker's, the api's and the test's alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_killed_mid_file_lose_nothing() {
-    let stack = Stack::start(Duration::from_millis(20), |settings| {
+    let stack = start_stack(Duration::from_millis(20), |settings| {
         settings.worker.visibility_timeout_secs = 10;
     })
     .await;
@@ -196,7 +196,7 @@ async fn postgres_connections_killed_mid_file_lose_nothing() {
 /// reason that says so, and its message is not retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_deleted_before_it_is_read_fails_the_file_with_a_clear_reason() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     let file_id = stack.api.upload_domains(&domains("gone", 3)).await;
     let row = stack
         .db
@@ -209,7 +209,7 @@ async fn an_object_deleted_before_it_is_read_fails_the_file_with_a_clear_reason(
         .expect("the file");
     let bucket: String = row.try_get_by_index(0).expect("bucket");
     let key: String = row.try_get_by_index(1).expect("key");
-    let aws = common::aws::AwsClients::from_settings(&stack.settings.aws).await;
+    let aws = common::aws::AwsClients::from_settings(&stack.settings.aws.connection).await;
     aws.s3
         .delete_object()
         .bucket(&bucket)
@@ -245,7 +245,7 @@ async fn an_object_deleted_before_it_is_read_fails_the_file_with_a_clear_reason(
 /// completes exactly once with one result per domain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_five_times_mid_file_completes_once_within_three_receives() {
-    let stack = Stack::start(Duration::from_millis(20), |settings| {
+    let stack = start_stack(Duration::from_millis(20), |settings| {
         settings.worker.visibility_timeout_secs = 4;
         settings.worker.domain_concurrency = 8;
         settings.worker.result_batch_size = 50;
@@ -274,7 +274,7 @@ async fn a_worker_killed_five_times_mid_file_completes_once_within_three_receive
         "never dead-lettered?"
     );
     assert_nothing_stuck(&stack.db).await;
-    let refetched = refetched(&stack.icons.requests_by_host(), &domains);
+    let refetched = refetched(&stack.icons().requests_by_host(), &domains);
     let bound =
         5 * (stack.settings.worker.domain_concurrency + stack.settings.worker.result_batch_size);
     assert!(
@@ -289,7 +289,7 @@ async fn a_worker_killed_five_times_mid_file_completes_once_within_three_receive
 /// progress is sent back from the DLQ like a file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunk_workers_killed_five_times_complete_once_within_three_receives() {
-    let stack = Stack::start(Duration::from_millis(20), |settings| {
+    let stack = start_stack(Duration::from_millis(20), |settings| {
         settings.worker.chunk_domains = 500;
         settings.worker.visibility_timeout_secs = 4;
         settings.worker.domain_concurrency = 8;

@@ -6,11 +6,13 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
 use test_support::ApiClient;
 
-use crate::{helpers::TestApp, limits::assert_documented};
+use test_support::TestStack;
+
+use crate::limits::assert_documented;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_but_operations_needs_a_valid_key() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let id = uuid::Uuid::now_v7();
     let protected = [
         "/files".to_owned(),
@@ -53,7 +55,7 @@ async fn every_endpoint_but_operations_needs_a_valid_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_never_sees_another_clients_files() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let id = app.upload_domains(&["a.example.com"]).await;
     app.wait_until_terminal(&id).await;
     let other = app.new_client_key("other-client").await;
@@ -81,7 +83,7 @@ async fn failed_authentication_is_limited_per_address_without_asking_the_databas
     settings.api.auth_failure_window = Duration::from_secs(60);
     // Were a refused request to query the locked table below, it would end in a 408.
     settings.api.request_timeout = Duration::from_secs(2);
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
     assert_eq!(app.get(&app.api_key, "/files").await.status(), 200);
     let fresh = app.new_client_key("fresh-client").await;
     // Well-formed, so checking it takes a query.

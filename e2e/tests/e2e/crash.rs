@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use crate::harness::{Stack, assert_exact_results, domains, refetched};
+use crate::harness::{assert_exact_results, domains, refetched, start_stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_file_is_resumed_with_exactly_one_result_per_domain() {
-    let stack = Stack::start(Duration::from_millis(20), |settings| {
+    let stack = start_stack(Duration::from_millis(20), |settings| {
         // A short visibility timeout, so the killed worker's message comes back soon.
         settings.worker.visibility_timeout_secs = 4;
         settings.worker.domain_concurrency = 8;
@@ -46,7 +46,7 @@ async fn a_worker_killed_mid_file_is_resumed_with_exactly_one_result_per_domain(
     assert_exact_results(&stack.api, &file_id, &domains).await;
     // Only what was in flight or not yet written when the first worker died is fetched
     // again: at most the domains being resolved plus one unwritten batch.
-    let refetched = refetched(&stack.icons.requests_by_host(), &domains);
+    let refetched = refetched(&stack.icons().requests_by_host(), &domains);
     let bound = stack.settings.worker.domain_concurrency + stack.settings.worker.result_batch_size;
     assert!(
         refetched.len() <= bound,
@@ -57,7 +57,7 @@ async fn a_worker_killed_mid_file_is_resumed_with_exactly_one_result_per_domain(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_releases_the_file_at_once_for_another_worker() {
-    let stack = Stack::start(Duration::from_millis(50), |settings| {
+    let stack = start_stack(Duration::from_millis(50), |settings| {
         // Were the message not released, another worker would wait a minute for it.
         settings.worker.visibility_timeout_secs = 60;
         settings.worker.domain_concurrency = 4;
@@ -93,7 +93,7 @@ async fn sigterm_releases_the_file_at_once_for_another_worker() {
     assert_exact_results(&stack.api, &file_id, &domains).await;
     // Finished domains were written before the release; only those still in flight are
     // fetched again.
-    let refetched = refetched(&stack.icons.requests_by_host(), &domains);
+    let refetched = refetched(&stack.icons().requests_by_host(), &domains);
     assert!(
         refetched.len() <= stack.settings.worker.domain_concurrency,
         "fetched again: {refetched:?}"

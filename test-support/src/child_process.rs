@@ -1,14 +1,14 @@
-//! Starting the api or worker binary as a child process, configured by a [`Settings`], for
-//! tests that kill processes and benchmarks that measure them.
+//! Starting the api or worker binary as an operating-system child process, for tests that
+//! kill processes and benchmarks that measure them.
 
 use std::process::Stdio;
 
-use common::Settings;
 use tokio::process::Command;
 
-/// A command for the binary at `path` whose environment is exactly `settings` (plus `PATH`,
-/// LocalStack's dummy credentials and a log filter); killed when dropped.
-pub fn command(path: impl AsRef<std::ffi::OsStr>, settings: &Settings) -> Command {
+/// A command for the binary at `path` whose environment is exactly `env` (plus `PATH`,
+/// LocalStack's dummy credentials and a log filter); killed when dropped. `env` is
+/// [`crate::settings::api_env`] or [`crate::settings::worker_env`].
+pub fn command(path: impl AsRef<std::ffi::OsStr>, env: Vec<(&'static str, String)>) -> Command {
     let mut command = Command::new(path);
     command
         .env_clear()
@@ -19,7 +19,7 @@ pub fn command(path: impl AsRef<std::ffi::OsStr>, settings: &Settings) -> Comman
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info,aws=warn,sqlx=warn".to_owned()),
         )
-        .envs(crate::settings::to_env(settings))
+        .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true);

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{helpers::TestApp, limits::assert_documented};
+use test_support::TestStack;
+
+use crate::limits::assert_documented;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_whose_publish_failed_is_processed_after_recovery() {
@@ -13,7 +15,7 @@ async fn a_file_whose_publish_failed_is_processed_after_recovery() {
     let good = test_support::isolated_settings(Some(icons)).await;
     let mut broken = good.clone();
     broken.aws.topic_arn = format!("{}-missing", good.aws.topic_arn);
-    let app = TestApp::spawn_with(broken).await;
+    let app = TestStack::spawn_with(broken).await;
 
     let id = app
         .upload_domains(&["a.example.com", "b.example.com"])
@@ -25,7 +27,9 @@ async fn a_file_whose_publish_failed_is_processed_after_recovery() {
 
     let mut recovered = good;
     recovered.api.republish_after = Duration::from_millis(500);
-    let second_api = api::Application::build(recovered).await.unwrap();
+    let second_api = api::Application::build(recovered.api_config())
+        .await
+        .unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(second_api.run_until(stop.clone()));
 
@@ -40,9 +44,9 @@ async fn an_s3_outage_during_an_upload_answers_503_and_records_nothing() {
     let mut settings =
         test_support::isolated_settings(Some(test_support::IconServer::start().await.addr)).await;
     let proxy = test_support::FaultProxy::in_front_of(&test_support::aws::endpoint()).await;
-    settings.aws.endpoint_override = Some(proxy.url());
+    settings.aws.connection.endpoint_override = Some(proxy.url());
     settings.api.max_upload_bytes = 8 * 1024 * 1024;
-    let app = TestApp::spawn_api_only(settings).await;
+    let app = TestStack::spawn_api_only(settings).await;
 
     proxy.down();
     let small = b"domain\na.example.com\n".to_vec();

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use test_support::TestStack;
 
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let (status, code, _) = response_of(response).await;
@@ -23,7 +23,7 @@ async fn response_of(response: reqwest::Response) -> (u16, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_get_clear_errors() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let limit = usize::try_from(app.settings.api.max_upload_bytes).unwrap();
 
     let too_large = format!("domain\n{}", "a.example.com\n".repeat(limit / 14 + 10));
@@ -118,7 +118,7 @@ async fn bad_uploads_get_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_is_stored_under_a_sanitised_key_and_announced() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
 
     let response = app
         .upload(
@@ -154,7 +154,7 @@ async fn a_multi_part_upload_is_streamed_whole_to_s3() {
     let mut settings =
         test_support::isolated_settings(Some(test_support::IconServer::start().await.addr)).await;
     settings.api.max_upload_bytes = 8 * 1024 * 1024;
-    let app = TestApp::spawn_with(settings).await;
+    let app = TestStack::spawn_with(settings).await;
     let csv: String = (0..300_000)
         .map(|i| format!("host{i}.example.com\n"))
         .collect();
@@ -213,7 +213,7 @@ async fn a_multi_part_upload_is_streamed_whole_to_s3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leading_blank_space_does_not_make_a_file_empty() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let csv = |blank: &str| format!("{blank}domain\na.example.com\nmissing.example.com\n");
     let json = |blank: &str| format!("{blank}[\"a.example.com\", \"missing.example.com\"]");
     let cases = [
@@ -293,7 +293,7 @@ const EXCEL_UNICODE_TEXT: &str = "domain\trank\r\na.example.com\t1\r\nmissing.ex
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn utf16_is_accepted_with_a_byte_order_mark_and_refused_without() {
-    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let app = TestStack::spawn_api_only(test_support::isolated_settings(None).await).await;
 
     let with_bom = utf16le(EXCEL_UNICODE_TEXT, true);
     let response = app
@@ -341,7 +341,7 @@ async fn utf16_is_accepted_with_a_byte_order_mark_and_refused_without() {
 /// mark): until both branches are merged, the api accepts the file and the worker fails it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_utf16_excel_export_completes_with_its_domains() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let response = app
         .upload(
             "export.txt",
@@ -360,7 +360,7 @@ async fn a_utf16_excel_export_completes_with_its_domains() {
 }
 
 /// Uploads `a.example.com` as `name` and returns the answer's body, asserting 202.
-async fn upload_named(app: &TestApp, name: &str) -> Value {
+async fn upload_named(app: &TestStack, name: &str) -> Value {
     let response = app
         .upload(name, "text/plain", b"a.example.com\n".to_vec())
         .await;
@@ -375,7 +375,7 @@ fn is_plain_header(value: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_names_are_judged_by_their_last_component_cleaned_and_capped() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
 
     // The type comes from the last path component: no extension here, so the content decides.
     let body = upload_named(&app, "../../etc/passwd").await;

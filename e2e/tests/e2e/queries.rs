@@ -4,11 +4,11 @@
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use test_support::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_listed_newest_first_by_status_with_pagination() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let first = app.upload_domains(&["a.example.com"]).await;
     let second = app.upload_domains(&["b.example.com"]).await;
     let third = app.upload_domains(&["c.example.com"]).await;
@@ -47,7 +47,7 @@ async fn files_are_listed_newest_first_by_status_with_pagination() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_are_paged_in_file_order_and_downloadable_as_csv() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let id = app
         .upload_domains(&[
             "a.example.com",
@@ -146,7 +146,7 @@ async fn results_are_paged_in_file_order_and_downloadable_as_csv() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_malformed_ids_are_404_and_400() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let unknown = uuid::Uuid::now_v7();
     for path in ["", "/results", "/download", "/source"] {
         let (status, body) = app.get_json(&format!("/files/{unknown}{path}")).await;
@@ -168,7 +168,7 @@ async fn unknown_and_malformed_ids_are_404_and_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_and_methods_answer_json_errors() {
-    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let app = TestStack::spawn_api_only(test_support::isolated_settings(None).await).await;
     let (status, body) = app.get_json("/no/such/endpoint").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -192,7 +192,7 @@ async fn unknown_paths_and_methods_answer_json_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_kept_only_when_they_are_short_safe_tokens() {
-    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let app = TestStack::spawn_api_only(test_support::isolated_settings(None).await).await;
     let request_id = |sent: Option<&str>, path: &'static str| {
         let mut request = app.http.get(format!("{}{path}", app.address));
         if let Some(sent) = sent {
@@ -230,7 +230,7 @@ async fn request_ids_are_kept_only_when_they_are_short_safe_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_errors_are_opaque() {
-    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let app = TestStack::spawn_api_only(test_support::isolated_settings(None).await).await;
     let id = app.upload_domains(&["a.example.com"]).await;
     // Every query on files now fails inside the database driver.
     app.db

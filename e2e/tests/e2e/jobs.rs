@@ -2,11 +2,11 @@
 
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use test_support::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_runs_through_the_pipeline_and_reports_progress() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
 
     let (status, accepted) = app
         .post_job(&json!({"domains": ["a.example.com", "missing.example.com", "A.example.com"]}))
@@ -37,7 +37,7 @@ async fn a_job_runs_through_the_pipeline_and_reports_progress() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_jobs_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let (status, body) = app.post_job(&json!({"domains": []})).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -118,7 +118,7 @@ async fn bad_jobs_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_may_name_itself_by_its_uuid_in_any_case() {
-    let app = TestApp::spawn_api_only(test_support::isolated_settings(None).await).await;
+    let app = TestStack::spawn_api_only(test_support::isolated_settings(None).await).await;
     let own = <entity::clients::Entity as sea_orm::EntityTrait>::find()
         .one(&app.db)
         .await

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use crate::harness::{Stack, domains};
+use crate::harness::{domains, start_stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recently_resolved_domain_is_answered_without_fetching() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     let _worker = stack.spawn_worker("worker");
     let mut first = domains("cached", 5);
     first.push("missing-cached.example.com".to_owned());
@@ -15,7 +15,7 @@ async fn a_recently_resolved_domain_is_answered_without_fetching() {
         stack.api.wait_until_terminal(&id).await["status"],
         "COMPLETED"
     );
-    let fetched = stack.icons.requests_by_host();
+    let fetched = stack.icons().requests_by_host();
 
     // Another client uploads some of the same domains and a new one.
     let other = stack.api.as_client(&stack.new_client_key("other").await);
@@ -57,7 +57,7 @@ async fn a_recently_resolved_domain_is_answered_without_fetching() {
             .starts_with("http_status"),
         "a remembered failure keeps its reason: {results:?}"
     );
-    let now = stack.icons.requests_by_host();
+    let now = stack.icons().requests_by_host();
     for domain in &second[..2] {
         assert_eq!(
             now.get(domain),
@@ -89,7 +89,7 @@ fn summary(results: &[serde_json::Value]) -> Vec<(String, String, bool, i64)> {
 /// (SERVFAIL, EAI_AGAIN), and one of class `no_such_name`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_temporary_dns_failure_is_fetched_again_and_nxdomain_is_remembered_until_its_ttl() {
-    let stack = Stack::start(Duration::ZERO, |settings| {
+    let stack = start_stack(Duration::ZERO, |settings| {
         settings.resolver.cache_nxdomain_ttl = Duration::from_secs(600);
     })
     .await;
@@ -115,7 +115,7 @@ async fn a_temporary_dns_failure_is_fetched_again_and_nxdomain_is_remembered_unt
             ))
             .await;
     }
-    let fetched = stack.icons.requests_by_host();
+    let fetched = stack.icons().requests_by_host();
 
     // The next file, of another client: the outage is not remembered, NXDOMAIN is.
     let other = stack.api.as_client(&stack.new_client_key("other").await);
@@ -136,7 +136,7 @@ async fn a_temporary_dns_failure_is_fetched_again_and_nxdomain_is_remembered_unt
     };
     assert_eq!(summary(&results), expected(true));
     assert_eq!(results[1]["error_category"], "dns", "{results:?}");
-    let now = stack.icons.requests_by_host();
+    let now = stack.icons().requests_by_host();
     assert!(
         now.get(domains[0]) > fetched.get(domains[0]),
         "fetched again"

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use common::event::FileEvent;
 
-use crate::harness::{Stack, assert_exact_results, domains, messages_in};
+use crate::harness::{assert_exact_results, domains, messages_in, start_stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_one_queue_without_double_work() {
-    let stack = Stack::start(Duration::from_millis(20), |settings| {
+    let stack = start_stack(Duration::from_millis(20), |settings| {
         settings.worker.file_concurrency = 1;
         settings.worker.domain_concurrency = 8;
     })
@@ -31,7 +31,7 @@ async fn two_workers_share_one_queue_without_double_work() {
         assert_exact_results(&stack.api, file_id, domains).await;
     }
 
-    let requests = stack.icons.requests_by_host();
+    let requests = stack.icons().requests_by_host();
     let all: Vec<String> = files.iter().flat_map(|(_, d)| d.clone()).collect();
     let counts: std::collections::BTreeSet<u32> = all
         .iter()
@@ -53,13 +53,13 @@ async fn two_workers_share_one_queue_without_double_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_event_for_a_finished_file_is_deleted_and_changes_nothing() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     let _worker = stack.spawn_worker("worker");
     let domains = domains("again", 20);
     let file_id = stack.api.upload_domains(&domains).await;
     let finished = stack.api.wait_until_terminal(&file_id).await;
     assert_eq!(finished["status"], "COMPLETED", "{finished}");
-    let requests = stack.icons.requests_by_host();
+    let requests = stack.icons().requests_by_host();
 
     // SQS delivers at least once: the same event again, raw and in an SNS envelope.
     let event = FileEvent {
@@ -70,7 +70,7 @@ async fn a_repeated_event_for_a_finished_file_is_deleted_and_changes_nothing() {
     }
     .to_json();
     let envelope = serde_json::json!({ "Type": "Notification", "Message": event }).to_string();
-    let sqs = common::aws::AwsClients::from_settings(&stack.settings.aws)
+    let sqs = common::aws::AwsClients::from_settings(&stack.settings.aws.connection)
         .await
         .sqs;
     for body in [event, envelope] {
@@ -97,7 +97,7 @@ async fn a_repeated_event_for_a_finished_file_is_deleted_and_changes_nothing() {
     );
     assert_exact_results(&stack.api, &file_id, &domains).await;
     assert_eq!(
-        stack.icons.requests_by_host(),
+        stack.icons().requests_by_host(),
         requests,
         "nothing fetched again"
     );

@@ -4,13 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Stack, WorkerProcess, assert_nothing_stuck, domains};
+use test_support::WorkerProcess;
+
+use crate::harness::{assert_nothing_stuck, domains, start_stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_never_makes_progress_still_ends_failed() {
     // Every domain hangs far longer than the test: each worker is killed before it records
     // anything.
-    let stack = Stack::start(Duration::from_secs(3_600), |settings| {
+    let stack = start_stack(Duration::from_secs(3_600), |settings| {
         settings.worker.visibility_timeout_secs = 4;
         settings.resolver.domain_timeout = Duration::from_secs(3_600);
     })

@@ -1,10 +1,10 @@
 //! The walking skeleton: a file goes from upload through S3, SNS and SQS to a terminal status.
 
-use crate::helpers::TestApp;
+use test_support::TestStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uploaded_csv_flows_through_the_pipeline_to_completed() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let csv = "domain\nexample.com\nhttps://Example.com/path\nmissing.example.org\nnot a domain\n";
 
     let response = app
@@ -78,7 +78,7 @@ async fn an_uploaded_csv_flows_through_the_pipeline_to_completed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_file_completes_with_its_distinct_domains() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let json = r#"{"domains": ["a.example.com", "B.example.com.", "missing.example.net", "a.example.com", "bücher.de"]}"#;
 
     let response = app
@@ -112,7 +112,7 @@ async fn a_json_file_completes_with_its_distinct_domains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csv_with_a_named_column_uses_that_column() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let csv = "rank,Website,notes\n1,shop.example.com,a\n2,HTTPS://user:pw@Blog.Example.com:8443/x?y#z,b\n3,,c\n";
 
     let id = {
@@ -147,7 +147,7 @@ async fn a_csv_with_a_named_column_uses_that_column() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_file_ends_failed_with_the_line_named() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let json = "[\"a.example.com\",\n \"b.example.com\"\n";
 
     let response = app
@@ -168,7 +168,7 @@ async fn favicons_on_private_addresses_are_blocked_by_default() {
     let mut settings = test_support::isolated_settings(Some(icons)).await;
     settings.resolver.dns_override =
         vec![("intranet.example.com".to_owned(), [127, 0, 0, 1].into())];
-    let app = TestApp::spawn_with(settings).await;
+    let app = TestStack::spawn_with(settings).await;
 
     let id = app.upload_domains(&["intranet.example.com"]).await;
 
@@ -184,8 +184,8 @@ async fn favicons_on_private_addresses_are_blocked_by_default() {
 async fn an_uploaded_file_over_the_domain_cap_fails_with_a_clear_reason() {
     let icons = test_support::IconServer::start().await.addr;
     let mut settings = test_support::isolated_settings(Some(icons)).await;
-    settings.api.max_domains_per_file = 3;
-    let app = TestApp::spawn_with(settings).await;
+    settings.limits.max_domains_per_file = 3;
+    let app = TestStack::spawn_with(settings).await;
 
     let id = app
         .upload_domains(&[
@@ -206,7 +206,7 @@ async fn an_uploaded_file_over_the_domain_cap_fails_with_a_clear_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tsv_and_ndjson_files_are_read_by_their_own_rules() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let tsv =
         "rank\tdomain\tnotes, with a comma\n1\ttab.example.com\tx\n2\tsecond.example.com\ty\n";
     let ndjson = "{\"domain\":\"one.example.com\",\"rank\":1}\n\"two.example.com\"\n{\"name\":\"no domain here\"}\n";
@@ -245,7 +245,7 @@ async fn tsv_and_ndjson_files_are_read_by_their_own_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_files_progress_agrees_with_its_counters() {
-    let app = TestApp::spawn().await;
+    let app = TestStack::spawn().await;
     let response = app
         .upload(
             "broken.json",

@@ -6,10 +6,18 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::Stack;
+use test_support::TestStack;
+
+use crate::harness::start_stack;
 
 /// Waits for the file to end and asserts it COMPLETED with these counts, without an error.
-async fn assert_completed(stack: &Stack, file_id: &str, total: u64, succeeded: u64, failed: u64) {
+async fn assert_completed(
+    stack: &TestStack,
+    file_id: &str,
+    total: u64,
+    succeeded: u64,
+    failed: u64,
+) {
     let file = stack
         .api
         .wait_until_terminal_within(file_id, Duration::from_secs(180))
@@ -50,7 +58,7 @@ fn assert_invalid(result: &Value, reason: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_postgresql_text_cannot_hold_become_invalid_results() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
 
     // POST /jobs with a NUL inside a domain.
     let (status, body) = stack
@@ -61,7 +69,7 @@ async fn entries_postgresql_text_cannot_hold_become_invalid_results() {
     let job = body["job_id"].as_str().expect("job id").to_owned();
     // A JSON upload with an escaped NUL.
     let json_file = stack
-        .upload(
+        .upload_accepted(
             "nul.json",
             "application/json",
             br#"["a\u0000b", "ok-json.example.com"]"#.to_vec(),
@@ -76,7 +84,7 @@ async fn entries_postgresql_text_cannot_hold_become_invalid_results() {
     }
     assert!(csv.len() > 60_000);
     csv.extend_from_slice(b"raw\0nul.example.com\nafter.example.com\n");
-    let csv_file = stack.upload("nul.csv", "text/csv", csv).await;
+    let csv_file = stack.upload_accepted("nul.csv", "text/csv", csv).await;
 
     let worker = stack.spawn_worker("worker");
     assert_completed(&stack, &job, 2, 1, 1).await;
@@ -104,7 +112,7 @@ async fn entries_postgresql_text_cannot_hold_become_invalid_results() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_of_many_invalid_entries_complete_with_exact_counts() {
-    let stack = Stack::start(Duration::ZERO, |settings| {
+    let stack = start_stack(Duration::ZERO, |settings| {
         settings.api.max_upload_bytes = 16 * 1024 * 1024;
         settings.worker.chunk_domains = 400;
         settings.worker.result_batch_size = 1_000;
@@ -117,7 +125,7 @@ async fn files_of_many_invalid_entries_complete_with_exact_counts() {
         all_invalid.push_str(&format!("invalid-{i}\n"));
     }
     let all_invalid = stack
-        .upload("invalid.csv", "text/csv", all_invalid.into_bytes())
+        .upload_accepted("invalid.csv", "text/csv", all_invalid.into_bytes())
         .await;
     // Many invalid entries beside more valid ones than a chunk holds: the file is split, and
     // its invalid entries are recorded when it is.
@@ -129,7 +137,7 @@ async fn files_of_many_invalid_entries_complete_with_exact_counts() {
         }
     }
     let mixed = stack
-        .upload("mixed.csv", "text/csv", mixed.into_bytes())
+        .upload_accepted("mixed.csv", "text/csv", mixed.into_bytes())
         .await;
 
     let worker = stack.spawn_worker("worker");
@@ -155,12 +163,12 @@ async fn files_of_many_invalid_entries_complete_with_exact_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numeric_addresses_huge_numbers_and_long_lines_are_single_invalid_entries() {
-    let stack = Stack::start(Duration::ZERO, |settings| {
+    let stack = start_stack(Duration::ZERO, |settings| {
         settings.api.max_upload_bytes = 4 * 1024 * 1024;
     })
     .await;
     let json_file = stack
-        .upload(
+        .upload_accepted(
             "numbers.json",
             "application/json",
             br#"["0x7f.0x1", "0177.0x1", "2130706433", "127.1", "0x7f000001.", 1e999999,
@@ -171,7 +179,7 @@ async fn numeric_addresses_huge_numbers_and_long_lines_are_single_invalid_entrie
     let mut long = b"domain\n".to_vec();
     long.extend(std::iter::repeat_n(b'x', 1_000_000));
     long.extend_from_slice(b".example.com/\nok-long.example.com\n");
-    let long_file = stack.upload("long.csv", "text/csv", long).await;
+    let long_file = stack.upload_accepted("long.csv", "text/csv", long).await;
 
     let _worker = stack.spawn_worker("worker");
     assert_completed(&stack, &json_file, 7, 1, 6).await;
@@ -223,7 +231,7 @@ fn utf16(text: &str, little_endian: bool) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn utf16_files_and_long_blank_prefixes_are_read() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     let blank = "\n \r\n\t\n".repeat(5_000);
     assert!(blank.len() > 20_000);
     // (name, media type, what the worker reads, what the api is given). The api may not
@@ -263,7 +271,7 @@ async fn utf16_files_and_long_blank_prefixes_are_read() {
         } else {
             br#"["placeholder.example.com"]"#.to_vec()
         };
-        let id = stack.upload(name, media_type, placeholder).await;
+        let id = stack.upload_accepted(name, media_type, placeholder).await;
         stack.replace_object(&id, content).await;
         ids.push((name, id));
     }

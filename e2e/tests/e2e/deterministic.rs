@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Stack, domains};
+use crate::harness::{domains, start_stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_the_database_refuses_fails_only_its_entry() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     stack
         .sql(
             "ALTER TABLE results ADD CONSTRAINT test_refuses_one_icon \
@@ -50,7 +50,7 @@ async fn a_result_the_database_refuses_fails_only_its_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_whose_results_the_database_always_refuses_fails_at_once() {
-    let stack = Stack::start(Duration::ZERO, |_| {}).await;
+    let stack = start_stack(Duration::ZERO, |_| {}).await;
     stack
         .sql("ALTER TABLE results ADD CONSTRAINT test_refuses_all CHECK (position < 0)")
         .await;

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use crate::harness::{Stack, domains, refetched};
+use crate::harness::{domains, refetched, start_stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_file_is_shared_by_workers_and_survives_one_being_killed() {
-    let stack = Stack::start(Duration::from_millis(20), |settings| {
+    let stack = start_stack(Duration::from_millis(20), |settings| {
         settings.worker.chunk_domains = 400;
         settings.worker.domain_concurrency = 8;
         settings.worker.result_batch_size = 50;
@@ -59,14 +59,14 @@ async fn a_large_file_is_shared_by_workers_and_survives_one_being_killed() {
     );
 
     let valid = domains("chunked", 3_000);
-    let refetched = refetched(&stack.icons.requests_by_host(), &valid);
+    let refetched = refetched(&stack.icons().requests_by_host(), &valid);
     let bound = stack.settings.worker.domain_concurrency + stack.settings.worker.result_batch_size;
     assert!(
         refetched.len() <= bound,
         "{} fetched again",
         refetched.len()
     );
-    let log = |worker: &crate::harness::WorkerProcess| worker.log();
+    let log = |worker: &test_support::WorkerProcess| worker.log();
     let (first, second, third) = (log(&first), log(&second), log(&third));
     let logs = [&first, &second, &third];
     let count = |what: &str| {
