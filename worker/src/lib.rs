@@ -1,7 +1,8 @@
 //! The favicon pipeline's worker: consumes file events from SQS and records each domain's
 //! favicon.
 //!
-//! [`startup::Worker`] wires things together; [`consumer`] is the receive loop, [`process`]
+//! [`startup::Worker`] wires things together; [`receive`] is the one receive loop, which
+//! [`consumer`] runs over the queue with its file handler and [`dlq`] over the DLQ; [`process`]
 //! handles one file, [`store`] holds its database writes, [`dlq`] sends dead-lettered work
 //! that progressed back and fails the rest. [`parse`] reads uploads, [`entries`] keeps their
 //! distinct entries, [`domain`] normalises them, [`text`] makes what is stored storable and
@@ -18,9 +19,13 @@ pub mod entries;
 pub mod parse;
 pub mod process;
 pub mod queue;
+pub mod receive;
 pub mod resolver;
 pub mod startup;
 pub mod store;
 pub mod text;
+
+#[cfg(test)]
+mod testing;
 
 pub use startup::Worker;
