@@ -3,7 +3,10 @@
 use anyhow::Context;
 use api::Application;
 use clap::{Parser, Subcommand};
-use common::{Settings, config::DatabaseSettings};
+use common::{
+    ApiConfig,
+    config::{ApiSettings, DatabaseSettings},
+};
 
 #[derive(Debug, Parser)]
 #[command(about = "Favicon pipeline HTTP API")]
@@ -30,7 +33,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let settings = Settings::from_env().context("invalid configuration")?;
+            let settings = ApiConfig::from_env().context("invalid configuration")?;
             let _telemetry = common::telemetry::init(
                 settings.log_format,
                 settings.observability.sentry_dsn.as_ref(),
@@ -42,10 +45,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CreateClient { name, rotate } => {
             let settings = DatabaseSettings::from_env().context("invalid configuration")?;
+            let run_migrations =
+                ApiSettings::run_migrations_from_env().context("invalid configuration")?;
             let db = common::db::connect(&settings)
                 .await
                 .context("failed to connect to the database")?;
-            migration_up_if_enabled(&db, &settings).await?;
+            migration_up_if_enabled(&db, run_migrations).await?;
             let (client, key) = store::clients::create(&db, &name, rotate).await?;
             #[expect(clippy::print_stdout, reason = "the key is this command's output")]
             {
@@ -59,10 +64,10 @@ async fn main() -> anyhow::Result<()> {
 
 async fn migration_up_if_enabled(
     db: &sea_orm::DatabaseConnection,
-    settings: &DatabaseSettings,
+    run_migrations: bool,
 ) -> anyhow::Result<()> {
     use migration::MigratorTrait;
-    if settings.run_migrations {
+    if run_migrations {
         migration::Migrator::up(db, None)
             .await
             .context("failed to run migrations")?;

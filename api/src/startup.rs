@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use common::{Settings, aws::AwsClients};
+use common::{ApiConfig, aws::AwsClients};
 use migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,12 +29,12 @@ pub struct Application {
 impl Application {
     /// Installs the metrics recorder, connects to the database (running pending migrations
     /// unless disabled), builds the AWS clients and binds the listener.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: ApiConfig) -> anyhow::Result<Self> {
         common::metrics::install();
         let db = common::db::connect(&settings.database)
             .await
             .context("failed to connect to the database")?;
-        if settings.database.run_migrations {
+        if settings.api.run_migrations {
             migration::Migrator::up(&db, None)
                 .await
                 .context("failed to run migrations")?;
@@ -45,7 +45,7 @@ impl Application {
             "UPLOAD_BUFFER_BYTES={} cannot hold one upload's buffer of {one_upload} bytes",
             settings.api.upload_buffer_bytes
         );
-        let aws = AwsClients::from_settings(&settings.aws).await;
+        let aws = AwsClients::from_settings(&settings.aws.connection).await;
         let address = format!("{}:{}", settings.api.host, settings.api.port);
         let listener = TcpListener::bind(&address)
             .await

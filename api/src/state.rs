@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use common::{Settings, aws::AwsClients};
+use common::{ApiConfig, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
 use crate::{auth_failures::AuthFailures, rate_limit::RateLimiter, upload::UploadCapacity};
@@ -15,7 +15,7 @@ pub struct AppState {
     /// S3 and SNS (SQS is the worker's).
     pub aws: AwsClients,
     /// The configuration the app was built with.
-    pub settings: Arc<Settings>,
+    pub settings: Arc<ApiConfig>,
     /// Per-client token buckets, checked when a request authenticates.
     pub rate_limiter: Arc<RateLimiter>,
     /// Failed authentications per peer address, checked before a key is looked up.

@@ -50,8 +50,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut clients = Vec::with_capacity(args.uploaders);
     for n in 0..args.uploaders {
-        let (_, key) = store::clients::create(&stack.db, &format!("load-{n}"), false).await?;
-        clients.push(stack.api.as_client(key.expose()));
+        let (_, key) = stack.new_client(&format!("load-{n}")).await?;
+        clients.push(stack.api.as_client(&key));
     }
     let tally = Arc::new(Mutex::new(Tally::default()));
     let deadline = Instant::now() + Duration::from_secs(args.duration_secs);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
 
-use crate::config::{AwsSettings, S3Checksums};
+use crate::config::{AwsConnection, S3Checksums};
 
 /// S3, SNS and SQS clients sharing one SDK configuration. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ impl AwsClients {
     /// Builds the clients: region and credentials from the standard AWS chain, the endpoint
     /// from our own setting only (with path-style S3 addressing, which emulators need), and
     /// operation timeouts longer than SQS's 20 s long poll.
-    pub async fn from_settings(settings: &AwsSettings) -> Self {
+    pub async fn from_settings(settings: &AwsConnection) -> Self {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))
             .operation_attempt_timeout(Duration::from_secs(40))

@@ -1,6 +1,7 @@
 //! Code the api and the worker truly share, and nothing else.
 //!
-//! Both binaries read the same environment ([`config`]), talk to the same AWS resources through
+//! Each binary reads its own part of the environment ([`config`]: [`ApiConfig`],
+//! [`WorkerConfig`], with the settings both need read once), talk to the same AWS resources through
 //! clients built one way ([`aws`]), log the same way ([`telemetry`]), open the database the same
 //! way ([`db`]), agree on one message format ([`event`]) and export the same metrics
 //! ([`metrics`]). Keeping these in one crate means a
@@ -14,4 +15,4 @@ pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use config::Settings;
+pub use config::{ApiConfig, WorkerConfig};

@@ -292,6 +292,8 @@ def test_each_binary_gets_its_own_configuration(production):
     assert not [n for n in api if n.startswith(("WORKER_", "RESOLVER_", "SHUTDOWN_"))]
     assert not [n for n in worker if n.startswith(("API_", "RATE_LIMIT_", "RUN_MIGRATIONS"))]
     assert "AWS_ENDPOINT_OVERRIDE" not in api and "AWS_ENDPOINT_OVERRIDE" not in worker
+    assert not {"SQS_QUEUE_URL", "SQS_DLQ_URL"} & set(api), "the api never reads the queues"
+    assert not {"SNS_TOPIC_ARN", "S3_BUCKET"} & set(worker), "the worker never reads them"
 
 
 def test_worker_has_time_to_release_its_leases_on_sigterm(production):

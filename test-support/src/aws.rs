@@ -4,30 +4,31 @@
 use std::collections::HashMap;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::{aws::AwsClients, config::AwsSettings, config::S3Checksums};
+use common::{
+    aws::AwsClients,
+    config::{AwsConnection, S3Checksums},
+};
+
+use crate::settings::StackAws;
 
 /// The LocalStack endpoint: `LOCALSTACK_ENDPOINT`, default `http://127.0.0.1:4566`.
 pub fn endpoint() -> String {
     std::env::var("LOCALSTACK_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
 }
 
-/// Settings pointing at LocalStack, with resource names still empty.
-pub fn base_settings() -> AwsSettings {
-    AwsSettings {
+/// How to reach LocalStack.
+pub fn connection() -> AwsConnection {
+    AwsConnection {
         region: "us-east-1".to_owned(),
         endpoint_override: Some(endpoint()),
         s3_checksums: S3Checksums::WhenSupported,
-        bucket: String::new(),
-        topic_arn: String::new(),
-        queue_url: String::new(),
-        dlq_url: String::new(),
     }
 }
 
 /// Creates bucket, topic, queue and DLQ named with `prefix`, wired as in production.
-pub async fn isolated_resources(prefix: &str, visibility_timeout_secs: i32) -> AwsSettings {
-    let mut settings = base_settings();
-    let clients = AwsClients::from_settings(&settings).await;
+pub async fn isolated_resources(prefix: &str, visibility_timeout_secs: i32) -> StackAws {
+    let connection = connection();
+    let clients = AwsClients::from_settings(&connection).await;
     let bucket = format!("{prefix}uploads");
     clients
         .s3
@@ -102,11 +103,13 @@ pub async fn isolated_resources(prefix: &str, visibility_timeout_secs: i32) -> A
         .send()
         .await
         .expect("subscribe queue");
-    settings.bucket = bucket;
-    settings.topic_arn = topic_arn;
-    settings.queue_url = queue_url;
-    settings.dlq_url = dlq_url;
-    settings
+    StackAws {
+        connection,
+        bucket,
+        topic_arn,
+        queue_url,
+        dlq_url,
+    }
 }
 
 async fn create_queue(

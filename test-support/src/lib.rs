@@ -4,6 +4,10 @@
 //! The services are required, never optional: when PostgreSQL or LocalStack cannot be reached
 //! the harness panics with what to run, so a missing service fails CI instead of skipping.
 //!
+//! [`TestStack`] starts the api and workers on such settings, in this process or as child
+//! processes ([`child_process`]); it is the one way end-to-end tests and benchmarks start the
+//! system.
+//!
 //! [`farm`] is a local web farm of favicon cases (HTTP and HTTPS with a test CA) for the
 //! resolver's tests and benchmarks; it needs no service. [`proxy`] is a TCP proxy that tests
 //! take down and bring back up to make a service disappear for a while.
@@ -14,18 +18,20 @@
 )]
 
 pub mod aws;
+pub mod child_process;
 pub mod client;
 pub mod database;
 pub mod farm;
 pub mod icons;
-pub mod process;
 pub mod proxy;
 pub mod settings;
+pub mod stack;
 
 pub use client::ApiClient;
 pub use icons::IconServer;
 pub use proxy::FaultProxy;
-pub use settings::isolated_settings;
+pub use settings::{StackSettings, isolated_settings};
+pub use stack::{TestStack, WorkerProcess};
 
 /// Quiet tracing unless `TEST_LOG` is set; initialised once.
 pub fn init_tracing() {

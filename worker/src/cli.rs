@@ -5,7 +5,6 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
-use common::config::resolver_settings_from_env;
 use favicon::{Domain, FailureCategory, IconSource, ImageFormat, Resolver};
 use futures::{StreamExt, future, stream};
 use serde::Serialize;
@@ -56,7 +55,7 @@ struct Line {
 
 /// Runs `worker resolve`.
 pub async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
-    let mut settings = resolver_settings_from_env().context("invalid configuration")?;
+    let mut settings = common::config::resolver::from_env().context("invalid configuration")?;
     if args.connect_to.is_some() {
         settings.connect_to = args.connect_to;
     }

@@ -1,152 +1,104 @@
-//! The receive loop: long-polls the queue while permits for files are free, handles each
-//! message in its own task with a heartbeat, and on shutdown stops polling, then finishes or
-//! releases what is in flight within the grace period.
+//! The file-event consumer: the [`receive`](crate::receive) loop over the queue with a
+//! [`FileHandler`], which parses each message, processes its file (or chunk) while renewing
+//! the lease on it, and says whether the message is deleted, retried later or released.
 
 use std::{sync::Arc, time::Duration};
 
+use async_trait::async_trait;
 use common::metrics;
 use entity::FileStatus;
 use store::Lease;
-use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
     message::WorkerMessage,
     process::{Outcome, ProcessError, process_message},
     queue::{Message, Queue},
+    receive::{self, Batch, Disposition, Handler, LoopSettings},
     state::WorkerState,
 };
 
-/// Consumes `queue` until `shutdown` is cancelled.
+/// Consumes `queue` until `shutdown` is cancelled, then finishes or releases the files in
+/// flight within the grace period.
 pub async fn run(
     ctx: Arc<WorkerState>,
     queue: Arc<dyn Queue>,
     owner: Uuid,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(ctx.settings.worker.file_concurrency));
-    let stop_work = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    loop {
-        while tasks.try_join_next().is_some() {}
-        let first = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let wanted = 1 + i32::try_from(permits.available_permits().min(9)).unwrap_or(0);
-        let received = tokio::select! {
-            () = shutdown.cancelled() => break,
-            received = queue.receive(wanted) => received,
-        };
-        let messages = match received {
-            Ok(messages) => messages,
-            Err(error) => {
-                tracing::warn!(error.message = %format!("{error:#}"), "receiving messages failed; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        let mut first = Some(first);
-        for message in messages {
-            let permit = match first.take() {
-                Some(permit) => permit,
-                None => match permits.clone().acquire_owned().await {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let (ctx, queue, stop) = (ctx.clone(), queue.clone(), stop_work.clone());
-            let span = tracing::info_span!("message", message.id = %message.id, file.id = tracing::field::Empty);
-            tasks.spawn(
-                async move {
-                    handle_message(&ctx, &queue, message, owner, &stop).await;
-                    drop(permit);
-                }
-                .instrument(span),
-            );
-        }
-    }
-    drain(tasks, stop_work, ctx.settings.worker.shutdown_grace).await;
+    let worker = &ctx.settings.worker;
+    let settings = LoopSettings {
+        receiving: "messages",
+        concurrency: worker.file_concurrency,
+        batch: Batch::FreeSlots,
+        heartbeat_secs: Some(worker.visibility_timeout_secs),
+        shutdown_grace: worker.shutdown_grace,
+    };
+    let handler = Arc::new(FileHandler {
+        ctx: ctx.clone(),
+        queue: queue.clone(),
+        owner,
+    });
+    receive::run(queue, handler, settings, shutdown).await;
 }
 
-/// Waits up to `grace` for tasks, then asks the rest to release their files and waits for
-/// them to do so.
-async fn drain(mut tasks: JoinSet<()>, stop_work: CancellationToken, grace: Duration) {
-    if tasks.is_empty() {
-        return;
-    }
-    tracing::info!(tasks = tasks.len(), "waiting for files in flight");
-    let finished =
-        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-    if finished.is_err() {
-        tracing::warn!(
-            tasks = tasks.len(),
-            "grace period over; releasing files in flight"
-        );
-        stop_work.cancel();
-        while tasks.join_next().await.is_some() {}
+/// Handles file events for worker `owner`.
+#[derive(Debug)]
+pub struct FileHandler {
+    ctx: Arc<WorkerState>,
+    /// Where chunk messages of a large file are sent.
+    queue: Arc<dyn Queue>,
+    owner: Uuid,
+}
+
+#[async_trait]
+impl Handler for FileHandler {
+    async fn handle(&self, message: &Message, stop: &CancellationToken) -> Disposition {
+        handle_message(&self.ctx, &self.queue, message, self.owner, stop).await
     }
 }
 
-/// Handles one message: parse, process with a heartbeat, then delete, release or leave it.
+/// Handles one message: parse, process while renewing the lease, then say whether to delete,
+/// release or leave it.
 async fn handle_message(
     ctx: &Arc<WorkerState>,
     queue: &Arc<dyn Queue>,
-    message: Message,
+    message: &Message,
     owner: Uuid,
     stop: &CancellationToken,
-) {
+) -> Disposition {
     let event = match WorkerMessage::from_sqs_body(&message.body) {
         Ok(event) => event,
         Err(error) => {
             // Not ours to drop: after the maximum receives SQS moves it to the DLQ, where
             // an operator can look at it.
             tracing::error!(error.message = %error, receive_count = message.receive_count, "message {} is not a file event; leaving it for the DLQ", message.id);
-            set_visibility(
-                queue.as_ref(),
-                &message,
-                ctx.settings.worker.retry_delay_secs,
-            )
-            .await;
-            return;
+            return Disposition::Hide(ctx.settings.worker.retry_delay_secs);
         }
     };
     tracing::Span::current().record("file.id", tracing::field::display(event.file_id()));
     let lease = ctx.lease(event.work(), owner);
-    let heartbeat = CancellationToken::new();
-    let beating = tokio::spawn(heartbeat_loop(
-        ctx.clone(),
-        queue.clone(),
-        message.receipt_handle.clone(),
-        lease,
-        heartbeat.clone(),
-    ));
+    let renewing = CancellationToken::new();
+    let renewal = tokio::spawn(renew_lease(ctx.clone(), lease, renewing.clone()));
     let result = process_message(ctx, queue.as_ref(), &event, owner, stop).await;
-    heartbeat.cancel();
-    let _ = beating.await;
-    let queue = queue.as_ref();
+    renewing.cancel();
+    let _ = renewal.await;
     match result {
-        Ok(Outcome::Done) => delete(queue, &message).await,
+        Ok(Outcome::Done) => Disposition::Delete,
         Ok(Outcome::HeldElsewhere) => {
             tracing::info!(
                 "file {} is held by another worker; leaving the message",
                 event.file_id()
             );
-            set_visibility(queue, &message, ctx.settings.worker.retry_delay_secs).await;
+            Disposition::Hide(ctx.settings.worker.retry_delay_secs)
         }
         Ok(Outcome::Interrupted) => {
             if let Err(error) = lease.release(&ctx.db).await {
                 tracing::warn!(error.message = %error, "failed to release file {}", event.file_id());
             }
-            set_visibility(queue, &message, 0).await;
             tracing::info!("released file {} for another worker", event.file_id());
+            Disposition::Hide(0)
         }
         Err(ProcessError::Permanent { reason, detail }) => {
             let detail = detail.map(|detail| format!("{detail:#}"));
@@ -156,10 +108,11 @@ async fn handle_message(
                     if failed {
                         metrics::file_finished(FileStatus::Failed);
                     }
-                    delete(queue, &message).await
+                    Disposition::Delete
                 }
                 Err(error) => {
-                    tracing::error!(error.message = %error, "failed to mark file {} FAILED; SQS will redeliver", event.file_id())
+                    tracing::error!(error.message = %error, "failed to mark file {} FAILED; SQS will redeliver", event.file_id());
+                    Disposition::Leave
                 }
             }
         }
@@ -174,23 +127,14 @@ async fn handle_message(
                 .worker
                 .retry_delay_secs
                 .saturating_mul(i32::try_from(message.receive_count).unwrap_or(1));
-            set_visibility(
-                queue,
-                &message,
-                delay.min(ctx.settings.worker.visibility_timeout_secs),
-            )
-            .await;
+            Disposition::Hide(delay.min(ctx.settings.worker.visibility_timeout_secs))
         }
     }
 }
 
-async fn heartbeat_loop(
-    ctx: Arc<WorkerState>,
-    queue: Arc<dyn Queue>,
-    receipt_handle: String,
-    lease: Lease,
-    done: CancellationToken,
-) {
+/// Renews `lease` every third of it until `done`, so that no other worker takes a file this
+/// one is still working on. (The receive loop keeps the message hidden as long.)
+async fn renew_lease(ctx: Arc<WorkerState>, lease: Lease, done: CancellationToken) {
     let every = Duration::from_secs(
         u64::try_from(ctx.settings.worker.visibility_timeout_secs / 3)
             .unwrap_or(1)
@@ -200,15 +144,6 @@ async fn heartbeat_loop(
         tokio::select! {
             () = done.cancelled() => return,
             () = tokio::time::sleep(every) => {}
-        }
-        match queue
-            .set_visibility(&receipt_handle, ctx.settings.worker.visibility_timeout_secs)
-            .await
-        {
-            Ok(()) => metrics::visibility_extended(),
-            Err(error) => {
-                tracing::warn!(error.message = %format!("{error:#}"), "heartbeat failed to extend the message")
-            }
         }
         match lease.renew(&ctx.db).await {
             Ok(true) => {}
@@ -220,14 +155,27 @@ async fn heartbeat_loop(
     }
 }
 
-async fn set_visibility(queue: &dyn Queue, message: &Message, seconds: i32) {
-    if let Err(error) = queue.set_visibility(&message.receipt_handle, seconds).await {
-        tracing::warn!(error.message = %format!("{error:#}"), "failed to change the visibility of message {}", message.id);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        queue::memory::MemoryQueue,
+        testing::{context, until},
+    };
 
-async fn delete(queue: &dyn Queue, message: &Message) {
-    if let Err(error) = queue.delete(&message.receipt_handle).await {
-        tracing::warn!(error.message = %format!("{error:#}"), "failed to delete message {}", message.id);
+    /// A poison message is neither dropped nor retried at once: it is hidden for the retry
+    /// delay, and after the maximum receives SQS moves it to the DLQ.
+    #[tokio::test(start_paused = true)]
+    async fn a_message_that_is_not_a_file_event_is_left_for_the_dlq() {
+        let queue = Arc::new(MemoryQueue::default());
+        let poison = queue.push("{\"not\": \"a file event\"}");
+        let ctx = context(&[("SQS_RETRY_DELAY_SECS", "7")]);
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(run(ctx, queue.clone(), Uuid::nil(), shutdown.clone()));
+        until(|| !queue.visibility_changes(&poison).is_empty()).await;
+        shutdown.cancel();
+        running.await.unwrap();
+        assert_eq!(queue.visibility_changes(&poison), [7]);
+        assert!(queue.deleted().is_empty());
     }
 }

@@ -12,8 +12,9 @@
 //!
 //! Messages that are not file events stay in the DLQ for an operator to inspect.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use entity::FileStatus;
 use store::redrives::Progress;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     message::WorkerMessage,
     queue::{Message, Queue},
+    receive::{self, Batch, Disposition, Handler, LoopSettings},
     state::WorkerState,
 };
 
@@ -31,31 +33,36 @@ const AFTER_LEASE_SECS: i64 = 2;
 /// event stays hidden before it is logged again.
 const MAX_HIDDEN_SECS: i32 = 12 * 60 * 60;
 
-/// Drains `dlq` until `shutdown` is cancelled, sending work that progressed back to `queue`.
+/// Drains `dlq` until `shutdown` is cancelled, sending work that progressed back to `queue`:
+/// the [`receive`](crate::receive) loop, ten messages at a time, handled one after another.
 pub async fn run(
     ctx: Arc<WorkerState>,
     dlq: Arc<dyn Queue>,
     queue: Arc<dyn Queue>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let received = tokio::select! {
-            () = shutdown.cancelled() => return,
-            received = dlq.receive(10) => received,
-        };
-        let messages = match received {
-            Ok(messages) => messages,
-            Err(error) => {
-                tracing::warn!(error.message = %format!("{error:#}"), "receiving from the DLQ failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        for message in messages {
-            handle(&ctx, dlq.as_ref(), queue.as_ref(), &message).await;
-        }
+    let settings = LoopSettings {
+        receiving: "from the DLQ",
+        concurrency: 1,
+        batch: Batch::Fixed(10),
+        heartbeat_secs: None,
+        shutdown_grace: ctx.settings.worker.shutdown_grace,
+    };
+    receive::run(dlq, Arc::new(DlqHandler { ctx, queue }), settings, shutdown).await;
+}
+
+/// Decides on dead-lettered messages.
+#[derive(Debug)]
+struct DlqHandler {
+    ctx: Arc<WorkerState>,
+    /// Where work that progressed is sent back.
+    queue: Arc<dyn Queue>,
+}
+
+#[async_trait]
+impl Handler for DlqHandler {
+    async fn handle(&self, message: &Message, _stop: &CancellationToken) -> Disposition {
+        handle(&self.ctx, self.queue.as_ref(), message).await
     }
 }
 
@@ -74,13 +81,12 @@ enum Decision {
 
 /// Decides on a dead-lettered event and carries the decision out; the message is deleted
 /// only once that is done, so a consumer that dies midway leaves it to the next.
-async fn handle(ctx: &WorkerState, dlq: &dyn Queue, queue: &dyn Queue, message: &Message) {
+async fn handle(ctx: &WorkerState, queue: &dyn Queue, message: &Message) -> Disposition {
     let event = match WorkerMessage::from_sqs_body(&message.body) {
         Ok(event) => event,
         Err(error) => {
             tracing::error!(message.id = %message.id, error.message = %error, "a DLQ message is not a file event; leaving it there for an operator");
-            hide(dlq, message, MAX_HIDDEN_SECS).await;
-            return;
+            return Disposition::Hide(MAX_HIDDEN_SECS);
         }
     };
     let file_id = event.file_id();
@@ -88,21 +94,22 @@ async fn handle(ctx: &WorkerState, dlq: &dyn Queue, queue: &dyn Queue, message: 
         Ok(decision) => decision,
         Err(error) => {
             tracing::warn!(file.id = %file_id, error.message = %error, "reading the progress of dead-lettered file {file_id} failed");
-            return;
+            return Disposition::Leave;
         }
     };
     let done = match decision {
         Decision::Wait(seconds) => {
             tracing::info!(file.id = %file_id, "file {file_id} is dead-lettered but a live worker holds it; looking again in {seconds} s");
-            hide(dlq, message, seconds).await;
-            false
+            return Disposition::Hide(seconds);
         }
         Decision::Drop => true,
         Decision::Redrive(progress) => redrive(ctx, queue, message, &event, progress).await,
         Decision::Fail(progress) => fail_file(ctx, &event, progress).await,
     };
-    if done && let Err(error) = dlq.delete(&message.receipt_handle).await {
-        tracing::warn!(error.message = %format!("{error:#}"), "failed to delete a DLQ message");
+    if done {
+        Disposition::Delete
+    } else {
+        Disposition::Leave
     }
 }
 
@@ -198,15 +205,37 @@ async fn fail_file(ctx: &WorkerState, event: &WorkerMessage, progress: Progress)
     }
 }
 
-async fn hide(dlq: &dyn Queue, message: &Message, seconds: i32) {
-    if let Err(error) = dlq.set_visibility(&message.receipt_handle, seconds).await {
-        tracing::warn!(error.message = %format!("{error:#}"), "failed to hide a DLQ message");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        queue::memory::MemoryQueue,
+        testing::{context, until},
+    };
+
+    /// A DLQ message that is not a file event stays there for an operator, looked at again
+    /// only after SQS's longest hiding time; nothing is sent back to the queue.
+    #[tokio::test(start_paused = true)]
+    async fn a_message_that_is_not_a_file_event_stays_in_the_dlq() {
+        let (dlq, queue) = (
+            Arc::new(MemoryQueue::default()),
+            Arc::new(MemoryQueue::default()),
+        );
+        let poison = dlq.push("not json");
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(run(
+            context(&[]),
+            dlq.clone(),
+            queue.clone(),
+            shutdown.clone(),
+        ));
+        until(|| !dlq.visibility_changes(&poison).is_empty()).await;
+        shutdown.cancel();
+        running.await.unwrap();
+        assert_eq!(dlq.visibility_changes(&poison), [MAX_HIDDEN_SECS]);
+        assert!(dlq.deleted().is_empty());
+        assert!(queue.sent().is_empty());
+    }
 
     #[test]
     fn the_reason_says_why_the_budget_ran_out() {

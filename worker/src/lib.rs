@@ -2,7 +2,8 @@
 //! favicon.
 //!
 //! [`startup::Worker`] wires things together around the [`state::WorkerState`] every task
-//! shares; [`consumer`] is the receive loop, [`message`] what it receives, and [`process`]
+//! shares; [`receive`] is the one receive loop, which [`consumer`] runs over the queue and
+//! [`dlq`] over the DLQ; [`message`] is what they receive, and [`process`]
 //! the story of one message: its [`source`] in S3, [`chunking`] for large files, [`answers`]
 //! from the cache or the resolver, every database write through the `store` data layer.
 //! [`dlq`] sends dead-lettered work that progressed back and fails the rest; [`cli`] is
@@ -19,8 +20,12 @@ pub mod dlq;
 pub mod message;
 pub mod process;
 pub mod queue;
+pub mod receive;
 pub mod source;
 pub mod startup;
 pub mod state;
+
+#[cfg(test)]
+mod testing;
 
 pub use startup::Worker;

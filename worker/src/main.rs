@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use common::{Settings, config::LogFormat};
+use common::{WorkerConfig, config::LogFormat};
 use worker::{Worker, cli::ResolveArgs};
 
 /// The favicon pipeline's worker.
@@ -26,7 +26,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Run) {
         Command::Run => {
-            let settings = Settings::from_env().context("invalid configuration")?;
+            let settings = WorkerConfig::from_env().context("invalid configuration")?;
             let _telemetry = common::telemetry::init(
                 settings.log_format,
                 settings.observability.sentry_dsn.as_ref(),

@@ -1,10 +1,14 @@
-//! The queue seen by the worker: receive, delete, change visibility. A trait so the consumer
-//! loop can be unit-tested; [`SqsQueue`] is the real one.
+//! The queue seen by the worker: receive, delete, change visibility. A trait so that the
+//! receive loop and its handlers can be unit-tested against a queue in memory
+//! (`memory::MemoryQueue`, in tests only); [`SqsQueue`] is the real one.
 
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use common::metrics::{self, QueueName};
+
+#[cfg(test)]
+pub(crate) mod memory;
 
 /// One received message.
 #[derive(Debug, Clone)]

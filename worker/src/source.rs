@@ -22,7 +22,7 @@ pub async fn distinct_entries(
     let (bucket, key) = (&file.s3_bucket, &file.s3_key);
     let object = get_object(state, bucket, key).await?;
     let body = SyncIoBridge::new(object.body.into_async_read());
-    let (file_type, limit) = (file.file_type, state.settings.api.max_domains_per_file);
+    let (file_type, limit) = (file.file_type, state.settings.limits.max_domains_per_file);
     let read = tokio::task::spawn_blocking(move || {
         let mut distinct = DistinctEntries::new(limit);
         read_entries(file_type, body, |raw| distinct.push(&raw)).map(|()| distinct)

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use axum::{Router, http::header::CONTENT_TYPE, routing::get};
-use common::{Settings, aws::AwsClients, metrics::QueueName};
+use common::{WorkerConfig, aws::AwsClients, metrics::QueueName};
 use favicon::Resolver;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,9 +29,9 @@ pub struct Worker {
 impl Worker {
     /// Connects to the database, builds the AWS clients and the resolver, and binds the
     /// metrics listener (`WORKER_METRICS_PORT`, unless `off`).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: WorkerConfig) -> anyhow::Result<Self> {
         common::metrics::install();
-        let metrics_listener = match settings.observability.worker_metrics_port {
+        let metrics_listener = match settings.worker.metrics_port {
             Some(port) => Some(
                 TcpListener::bind(("0.0.0.0", port))
                     .await
@@ -42,7 +42,7 @@ impl Worker {
         let db = common::db::connect(&settings.database)
             .await
             .context("failed to connect to the database")?;
-        let aws = AwsClients::from_settings(&settings.aws).await;
+        let aws = AwsClients::from_settings(&settings.aws.connection).await;
         let resolver =
             Resolver::new(&settings.resolver).context("failed to build the HTTP client")?;
         let worker = &settings.worker;

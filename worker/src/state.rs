@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use common::Settings;
+use common::WorkerConfig;
+use favicon::Resolver;
 use sea_orm::DatabaseConnection;
 use store::{Lease, Work};
 use uuid::Uuid;
-
-use favicon::Resolver;
 
 /// Shared state of one worker process: built once by [`crate::startup`], handed to every
 /// message's task.
@@ -22,7 +21,7 @@ pub struct WorkerState {
     /// Bounds the domains resolved at once across all files (`WORKER_DOMAIN_CONCURRENCY`).
     pub domain_permits: tokio::sync::Semaphore,
     /// Configuration.
-    pub settings: Settings,
+    pub settings: WorkerConfig,
 }
 
 impl WorkerState {

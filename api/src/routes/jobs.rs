@@ -208,7 +208,7 @@ pub async fn create_job(
             "domains must hold at least one domain",
         ));
     }
-    let limit = state.settings.api.max_domains_per_file;
+    let limit = state.settings.limits.max_domains_per_file;
     if count > limit {
         return Err(ApiError::TooManyDomains { count, limit });
     }
