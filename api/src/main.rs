@@ -34,10 +34,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = ApiConfig::from_env().context("invalid configuration")?;
-            let _telemetry = common::telemetry::init(
-                settings.log_format,
-                settings.observability.sentry_dsn.as_ref(),
-            );
+            let _telemetry = common::telemetry::start(settings.log_format, &settings.observability);
             Application::build(settings)
                 .await?
                 .run_until_stopped()

@@ -52,6 +52,11 @@ impl Drop for Telemetry {
     }
 }
 
+/// [`init`] with a binary's own settings: what the api's and the worker's `main` call first.
+pub fn start(format: LogFormat, observability: &crate::config::ObservabilitySettings) -> Telemetry {
+    init(format, observability.sentry_dsn.as_ref())
+}
+
 /// Installs the global subscriber, and Sentry when `sentry_dsn` is given. Call once, at the
 /// top of `main`, and keep what it returns.
 pub fn init(format: LogFormat, sentry_dsn: Option<&SecretString>) -> Telemetry {

@@ -27,10 +27,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Run) {
         Command::Run => {
             let settings = WorkerConfig::from_env().context("invalid configuration")?;
-            let _telemetry = common::telemetry::init(
-                settings.log_format,
-                settings.observability.sentry_dsn.as_ref(),
-            );
+            let _telemetry = common::telemetry::start(settings.log_format, &settings.observability);
             Worker::build(settings).await?.run_until_stopped().await
         }
         Command::Resolve(args) => {
