@@ -220,9 +220,8 @@ impl TestStack {
         body["id"].as_str().expect("the file's id").to_owned()
     }
 
-    /// Replaces the uploaded object of a file that no worker has read yet, for content the
-    /// api does not accept (yet) but the worker must read.
-    pub async fn replace_object(&self, file_id: &str, bytes: Vec<u8>) {
+    /// The bucket and key of a file's uploaded object.
+    pub async fn object_of(&self, file_id: &str) -> (String, String) {
         let row = self
             .db
             .query_one_raw(sea_orm::Statement::from_string(
@@ -234,6 +233,13 @@ impl TestStack {
             .expect("the file");
         let bucket: String = row.try_get_by_index(0).expect("bucket");
         let key: String = row.try_get_by_index(1).expect("key");
+        (bucket, key)
+    }
+
+    /// Replaces the uploaded object of a file that no worker has read yet, for content the
+    /// api does not accept (yet) but the worker must read.
+    pub async fn replace_object(&self, file_id: &str, bytes: Vec<u8>) {
+        let (bucket, key) = self.object_of(file_id).await;
         self.aws
             .s3
             .put_object()

@@ -198,19 +198,10 @@ async fn postgres_connections_killed_mid_file_lose_nothing() {
 async fn an_object_deleted_before_it_is_read_fails_the_file_with_a_clear_reason() {
     let stack = start_stack(Duration::ZERO, |_| {}).await;
     let file_id = stack.api.upload_domains(&domains("gone", 3)).await;
-    let row = stack
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            stack.db.get_database_backend(),
-            format!("SELECT s3_bucket, s3_key FROM files WHERE id = '{file_id}'"),
-        ))
-        .await
-        .expect("the file's object")
-        .expect("the file");
-    let bucket: String = row.try_get_by_index(0).expect("bucket");
-    let key: String = row.try_get_by_index(1).expect("key");
-    let aws = common::aws::AwsClients::from_settings(&stack.settings.aws.connection).await;
-    aws.s3
+    let (bucket, key) = stack.object_of(&file_id).await;
+    stack
+        .aws
+        .s3
         .delete_object()
         .bucket(&bucket)
         .key(&key)
@@ -227,7 +218,7 @@ async fn an_object_deleted_before_it_is_read_fails_the_file_with_a_clear_reason(
     assert_eq!(file["progress"]["total"], 0, "{file}");
     assert!(stack.api.all_results(&file_id).await.is_empty());
     assert_nothing_stuck(&stack.db).await;
-    wait_until_drained(&aws.sqs, &stack.settings.aws.queue_url).await;
+    wait_until_drained(&stack.aws.sqs, &stack.settings.aws.queue_url).await;
     assert!(
         !worker.log().contains("transient error"),
         "not retried: {}",
