@@ -205,23 +205,11 @@ pub async fn resolve_through_command(
 
 /// The static name of a failure category printed by `worker resolve`.
 fn category_name(category: &str) -> &'static str {
-    use favicon::FailureCategory::*;
-    [
-        InvalidDomain,
-        Dns,
-        Connect,
-        Tls,
-        Timeout,
-        HttpStatus,
-        NotImage,
-        NoIcon,
-        Blocked,
-        TooLarge,
-    ]
-    .into_iter()
-    .map(|c| c.as_str())
-    .find(|name| *name == category)
-    .unwrap_or("unknown")
+    favicon::FailureCategory::ALL
+        .into_iter()
+        .map(|c| c.as_str())
+        .find(|name| *name == category)
+        .unwrap_or("unknown")
 }
 
 fn scheme_of(url: &str) -> &'static str {

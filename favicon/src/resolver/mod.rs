@@ -114,6 +114,20 @@ pub enum FailureCategory {
 }
 
 impl FailureCategory {
+    /// Every category, in declaration order (a test keeps it complete).
+    pub const ALL: [Self; 10] = [
+        Self::InvalidDomain,
+        Self::Dns,
+        Self::Connect,
+        Self::Tls,
+        Self::Timeout,
+        Self::HttpStatus,
+        Self::NotImage,
+        Self::NoIcon,
+        Self::Blocked,
+        Self::TooLarge,
+    ];
+
     /// Whether a failure of this category is the site's own, lasting answer unless said
     /// otherwise: an invalid name, an error status, no image, no icon, too large. DNS failures
     /// are not, except NXDOMAIN ([`net::DnsError::is_no_such_name`]); time-outs, connection
@@ -580,6 +594,26 @@ mod tests {
             height,
             bytes: 100,
             source: IconSource::Link,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_category_once_in_order() {
+        for (index, category) in FailureCategory::ALL.into_iter().enumerate() {
+            // Exhaustive: a new category does not compile here until it has a place in ALL.
+            let position = match category {
+                FailureCategory::InvalidDomain => 0,
+                FailureCategory::Dns => 1,
+                FailureCategory::Connect => 2,
+                FailureCategory::Tls => 3,
+                FailureCategory::Timeout => 4,
+                FailureCategory::HttpStatus => 5,
+                FailureCategory::NotImage => 6,
+                FailureCategory::NoIcon => 7,
+                FailureCategory::Blocked => 8,
+                FailureCategory::TooLarge => 9,
+            };
+            assert_eq!(position, index, "{category}");
         }
     }
 
