@@ -1,0 +1,1 @@
+//! Chooses and renders stored icons (work in progress).
