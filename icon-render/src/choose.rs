@@ -87,12 +87,12 @@ mod tests {
         IconRequest::new(u64::from(size), format, theme).unwrap()
     }
 
-    fn chosen<'a>(
-        images: &'a [StoredImage],
+    fn chosen(
+        images: &[StoredImage],
         size: u32,
         format: RequestedFormat,
         theme: Theme,
-    ) -> Option<&'a str> {
+    ) -> Option<&str> {
         choose(images, &request(size, format, theme)).map(|image| image.hash.as_str())
     }
 

@@ -264,10 +264,7 @@ mod tests {
         );
         assert_eq!(background_of("example.com"), background_of("EXAMPLE.com."));
         // Pinned: a change would recolour every letter icon already cached by clients.
-        assert_eq!(
-            hex(background_of("example.com")),
-            hex(background_of("example.com"))
-        );
+        assert_eq!(hex(background_of("example.com")), "#852eb8");
         let colours: std::collections::HashSet<_> = ["a.com", "b.com", "c.com", "d.com", "e.com"]
             .iter()
             .map(|domain| background_of(domain))
@@ -284,5 +281,16 @@ mod tests {
         assert_eq!(hsl_to_rgb(0.0, 1.0, 0.5), [255, 0, 0]);
         assert_eq!(hsl_to_rgb(120.0, 1.0, 0.5), [0, 255, 0]);
         assert_eq!(hsl_to_rgb(240.0, 1.0, 0.5), [0, 0, 255]);
+    }
+
+    #[test]
+    fn svg_text_is_escaped() {
+        assert_eq!(
+            xml_escape(r#"<a & 'b' "c">"#),
+            "&lt;a &amp; &apos;b&apos; &quot;c&quot;&gt;"
+        );
+        let svg = letter_svg("<", [1, 2, 3], 16);
+        assert!(svg.contains(">&lt;</text>"), "{svg}");
+        assert!(svg.contains(r##"fill="#010203""##), "{svg}");
     }
 }

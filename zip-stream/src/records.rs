@@ -327,7 +327,7 @@ impl ArchiveLength {
 
 /// A value for a 32-bit field: itself, or 0xFFFFFFFF when the ZIP64 field holds it.
 fn clamp_u32(value: u64) -> u32 {
-    u32::try_from(value).map_or(u32::MAX, |value| value.min(u32::MAX))
+    u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 fn put_u16(out: &mut Vec<u8>, value: u16) {
