@@ -13,14 +13,14 @@
 //! # futures::executor::block_on(async {
 //! use bytes::Bytes;
 //! use futures::{stream, TryStreamExt};
-//! use zip_stream::{crc32, zip_stream, EntryMeta};
+//! use zip_stream::{EntryMeta, crc32, single_chunk, zip_stream};
 //!
 //! let files = [("a.txt", &b"hello"[..]), ("dir/b.txt", &b"world!"[..])];
 //! let meta = |(name, data): &(&str, &[u8])| EntryMeta::new(*name, data.len() as u64, crc32(data));
 //!
 //! // Pass 1: each entry with its data (a stream of chunks, here one chunk).
 //! let with_data = stream::iter(files.iter().map(|file| {
-//!     let data = stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(file.1))]);
+//!     let data = single_chunk::<std::io::Error>(Bytes::copy_from_slice(file.1));
 //!     Ok((meta(file), data))
 //! }));
 //! // Pass 2: the same entries in the same order, metadata only.
@@ -47,4 +47,4 @@ pub use records::{
     ArchiveLength, EntryMeta, InvalidEntry, central_directory_header, crc32, end_records,
     local_header,
 };
-pub use stream::{ZipStreamError, zip_stream};
+pub use stream::{ZipStreamError, single_chunk, zip_stream};

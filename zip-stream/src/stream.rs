@@ -58,6 +58,12 @@ pub enum ZipStreamError<E> {
     },
 }
 
+/// An entry's data held whole in memory, as the data stream [`zip_stream`] takes (an icon
+/// fetched from storage in one piece).
+pub fn single_chunk<E>(data: Bytes) -> futures::stream::Iter<std::iter::Once<Result<Bytes, E>>> {
+    futures::stream::iter(std::iter::once(Ok(data)))
+}
+
 /// Streams a ZIP archive of STORED entries in flat memory.
 ///
 /// `with_data` yields each entry's metadata with its data as a stream of chunks; once it
