@@ -59,14 +59,15 @@ fn unzip_test(archive: &[u8]) -> String {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(archive).unwrap();
     file.flush().unwrap();
-    unzip_test_file(file.path())
+    unzip_test_file(file.path(), &[])
 }
 
-/// Runs `unzip -t` on the archive at `path`.
-fn unzip_test_file(path: &std::path::Path) -> String {
+/// Runs `unzip -t` on the archive at `path`: on the entries named in `only`, or all.
+fn unzip_test_file(path: &std::path::Path, only: &[&str]) -> String {
     let output = Command::new("unzip")
         .arg("-tqq")
         .arg(path)
+        .args(only)
         .output()
         .expect("`unzip` must be installed for these tests (apt-get install unzip)");
     let text = format!(
