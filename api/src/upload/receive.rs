@@ -90,7 +90,9 @@ pub async fn receive_upload(
             return Err(error);
         }
     };
-    // A `callback_url` sent after the file is read now, before the object is kept.
+    // A `callback_url` sent after the file is read now, before the object is kept (the
+    // file's field holds the multipart stream until dropped).
+    drop(field);
     if callback_url.is_none() {
         match after_file(state, client_id, &mut multipart, &multipart_error).await {
             Ok(found) => callback_url = found,
