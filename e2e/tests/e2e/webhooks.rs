@@ -172,17 +172,31 @@ async fn register(api: &ApiClient, url: &str) -> String {
     body["secret"].as_str().unwrap().to_owned()
 }
 
-/// Uploads a CSV of `domains` with a `callback_url` field; status and body.
+/// Uploads a CSV of `domains` with a `callback_url` field before the file; status and body.
 async fn upload_with_callback(api: &ApiClient, domains: &str, callback_url: &str) -> (u16, Value) {
-    let form = Form::new()
-        .text("callback_url", callback_url.to_owned())
-        .part(
-            "file",
-            Part::bytes(format!("domain\n{domains}\n").into_bytes())
-                .file_name("hooked.csv")
-                .mime_str("text/csv")
-                .unwrap(),
-        );
+    upload_with_callback_at(api, domains, callback_url, false).await
+}
+
+/// The same, with the `callback_url` field after the file when `after`.
+async fn upload_with_callback_at(
+    api: &ApiClient,
+    domains: &str,
+    callback_url: &str,
+    after: bool,
+) -> (u16, Value) {
+    let file = Part::bytes(format!("domain\n{domains}\n").into_bytes())
+        .file_name("hooked.csv")
+        .mime_str("text/csv")
+        .unwrap();
+    let form = if after {
+        Form::new()
+            .part("file", file)
+            .text("callback_url", callback_url.to_owned())
+    } else {
+        Form::new()
+            .text("callback_url", callback_url.to_owned())
+            .part("file", file)
+    };
     let response = api
         .http
         .post(format!("{}/files/upload", api.address))
@@ -348,6 +362,9 @@ async fn a_callback_url_given_with_an_upload_or_a_job_wins_over_the_clients() {
     let (status, file) = upload_with_callback(&stack, "a.example.com", &own.url).await;
     assert_eq!(status, 202, "{file}");
     let upload_id = file["id"].as_str().unwrap().to_owned();
+    let (status, file) = upload_with_callback_at(&stack, "d.example.com", &own.url, true).await;
+    assert_eq!(status, 202, "{file}");
+    let after_id = file["id"].as_str().unwrap().to_owned();
     let (status, job) = stack
         .post_job(&json!({"domains": ["b.example.com"], "callback_url": own.url}))
         .await;
@@ -355,13 +372,13 @@ async fn a_callback_url_given_with_an_upload_or_a_job_wins_over_the_clients() {
     let job_id = job["job_id"].as_str().unwrap().to_owned();
     let plain_id = stack.upload_domains(&["c.example.com"]).await;
 
-    let received = own.wait_for(2).await;
+    let received = own.wait_for(3).await;
     let mut announced: Vec<String> = received
         .iter()
         .map(|r| r.json()["file"]["id"].as_str().unwrap().to_owned())
         .collect();
     announced.sort();
-    let mut expected = vec![upload_id.clone(), job_id];
+    let mut expected = vec![upload_id.clone(), after_id, job_id];
     expected.sort();
     assert_eq!(announced, expected);
     let to_registered = registered.wait_for(1).await;
@@ -371,7 +388,7 @@ async fn a_callback_url_given_with_an_upload_or_a_job_wins_over_the_clients() {
     // Nothing more arrives at either.
     stack.wait_until_terminal(&plain_id).await;
     assert_eq!(registered.received().len(), 1);
-    assert_eq!(own.received().len(), 2);
+    assert_eq!(own.received().len(), 3);
 }
 
 #[tokio::test]
@@ -407,6 +424,10 @@ async fn invalid_and_private_callback_urls_are_refused_with_the_reason() {
     // With an upload or a job: refused before anything is stored.
     let (status, body) =
         upload_with_callback(&stack, "a.example.com", "http://10.0.0.1/hook").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_callback_url");
+    let (status, body) =
+        upload_with_callback_at(&stack, "a.example.com", "http://10.0.0.1/hook", true).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_callback_url");
     let (status, body) = stack
