@@ -432,6 +432,17 @@ mod tests {
             limits: LimitsSettings {
                 max_domains_per_file: 3,
             },
+            webhooks: WebhookDeliverySettings {
+                max_attempts: 4,
+                backoff_base: Duration::from_millis(250),
+                backoff_max: Duration::from_secs(9),
+                timeout: Duration::from_secs(2),
+                poll_interval: Duration::from_millis(50),
+                concurrency: 2,
+            },
+            callback_urls: CallbackUrlRules {
+                allow_private: true,
+            },
         };
         settings.resolver.dns_nxdomain = vec!["*.nx.test".to_owned()];
         settings
@@ -459,6 +470,11 @@ mod tests {
         assert_eq!(worker.limits.max_domains_per_file, 3);
         assert_eq!(worker.aws.dlq_url, settings.aws.dlq_url);
         assert_eq!(worker.resolver.dns_nxdomain, ["*.nx.test"]);
+        assert_eq!(worker.webhooks.max_attempts, 4);
+        assert_eq!(worker.webhooks.backoff_base, Duration::from_millis(250));
+        assert_eq!(worker.webhooks.backoff_max, Duration::from_secs(9));
+        assert_eq!(worker.webhooks.poll_interval, Duration::from_millis(50));
+        assert!(worker.callback_urls.allow_private && api.callback_urls.allow_private);
         let api_names: Vec<_> = api_env(&settings)
             .into_iter()
             .map(|(name, _)| name)
