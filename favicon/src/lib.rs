@@ -35,7 +35,7 @@ pub use self::{
     domain::{Domain, InvalidDomain},
     resolver::{
         Failure, FailureCategory, Icon, IconSource, ImageFormat, Resolution, Resolver,
-        ResolverError,
+        ResolverError, net::is_public as is_public_address,
     },
     settings::{DnsOverrides, InvalidDnsOverride, ResolverSettings, parse_dns_override},
 };
