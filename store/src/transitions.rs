@@ -61,7 +61,7 @@ pub struct RefusedTransition {
 /// Why a status change was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionError {
-    /// The rule refuses it: the file is COMPLETED or FAILED already, say.
+    /// The rule refuses it: the file is COMPLETED, FAILED or CANCELLED already, say.
     #[error(transparent)]
     Refused(#[from] RefusedTransition),
     /// The status allows it, but the caller does not hold the file (another worker's lease

@@ -135,7 +135,7 @@ pub async fn delete_file(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode> {
     let file = owned_file(&state, &client, id).await?;
-    if !file.status.is_terminal() || file.status == FileStatus::Processing {
+    if !file.status.is_terminal() {
         match store::actions::cancel(&state.db, client.id, id).await {
             Ok(_) => metrics::file_finished(FileStatus::Cancelled),
             // It finished meanwhile.

@@ -363,8 +363,8 @@ pub struct DownloadQuery {
 #[utoipa::path(get, path = "/files/{id}/download", tag = "files",
     params(("id" = Uuid, Path, description = "File id"), DownloadQuery),
     responses(
-        (status = 200, description = "CSV or NDJSON attachment", body = String,
-            content(("text/csv"), ("application/x-ndjson"))),
+        (status = 200, description = "CSV or NDJSON attachment",
+            content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = 400, description = "Malformed id, or `invalid_format`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
