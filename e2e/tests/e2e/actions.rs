@@ -256,7 +256,7 @@ async fn a_retry_resolves_only_the_failures_again() {
     for domain in &missing {
         let (old, new) = (&before[domain], &after[domain]);
         assert_eq!(new["status"], "failed", "{new}");
-        assert_eq!(new["error_category"], "no_icon", "{new}");
+        assert_eq!(new["error_category"], "http_status", "{new}");
         assert!(
             new["tries"].as_i64() > old["tries"].as_i64(),
             "{old} -> {new}"
