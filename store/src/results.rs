@@ -234,18 +234,6 @@ async fn insert_results(
 ) -> Result<u64, DbErr> {
     let file_id = work.file_id();
     let txn = db.begin().await?;
-    // Held until commit, so a cancel or delete waits for this batch, and a batch after one
-    // writes nothing: what was recorded stays, nothing is added.
-    let status: Option<FileStatus> = files::Entity::find_by_id(file_id)
-        .select_only()
-        .column(files::Column::Status)
-        .lock_shared()
-        .into_tuple()
-        .one(&txn)
-        .await?;
-    if status != Some(FileStatus::Processing) {
-        return Ok(0);
-    }
     let (mut succeeded, mut failed) = (0, 0);
     for part in rows.chunks(rows_per_insert(results::Column::iter().count())) {
         let inserted = match results::Entity::insert_many(part.iter().cloned().map(active_result))
@@ -266,7 +254,10 @@ async fn insert_results(
     let now = Utc::now();
     let written = succeeded + failed;
     if written > 0 {
-        files::Entity::update_many()
+        // Only while the file is PROCESSING: once it is cancelled (or deleted) a batch adds
+        // nothing. The UPDATE reads the status as committed last and holds the row until the
+        // commit, so a cancel either comes after this batch or makes it roll back.
+        let counted = files::Entity::update_many()
             .col_expr(
                 files::Column::SucceededCount,
                 Expr::col(files::Column::SucceededCount).add(count(succeeded)),
@@ -277,8 +268,13 @@ async fn insert_results(
             )
             .col_expr(files::Column::UpdatedAt, Expr::value(now))
             .filter(files::Column::Id.eq(file_id))
+            .filter(files::Column::Status.eq(FileStatus::Processing))
             .exec(&txn)
             .await?;
+        if counted.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(0);
+        }
         if let Work::Chunk { number, .. } = work {
             file_chunks::Entity::update_many()
                 .col_expr(

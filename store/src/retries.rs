@@ -141,7 +141,7 @@ pub async fn record_retried(
             let status: Option<FileStatus> = files::Entity::find_by_id(file_id)
                 .select_only()
                 .column(files::Column::Status)
-                .lock_shared()
+                .lock_exclusive()
                 .into_tuple()
                 .one(&txn)
                 .await?;
