@@ -208,3 +208,208 @@ pub async fn record_retried(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use entity::FileType;
+    use sea_orm::{ActiveModelTrait, Database, Set};
+
+    use super::*;
+    use crate::results::{FailureRecord, IconRecord};
+
+    /// A COMPLETED file of `client` with a success at 0, a fetch failure at 1 and an invalid
+    /// entry at 2, its counters matching.
+    async fn completed_file(db: &DatabaseConnection, client: Uuid) -> Uuid {
+        let now = Utc::now();
+        let id = Uuid::now_v7();
+        files::ActiveModel {
+            id: Set(id),
+            client_id: Set(client),
+            original_name: Set("d.csv".to_owned()),
+            s3_bucket: Set("b".to_owned()),
+            s3_key: Set("k".to_owned()),
+            file_type: Set(FileType::Csv),
+            size_bytes: Set(1),
+            status: Set(FileStatus::Completed),
+            error_message: Set(None),
+            total_count: Set(3),
+            succeeded_count: Set(1),
+            failed_count: Set(2),
+            published_at: Set(None),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            processed_at: Set(Some(now)),
+            chunk_count: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await
+        .expect("file");
+        let failure = |category: &str| {
+            Err(FailureRecord {
+                category: category.to_owned(),
+                message: format!("{category}: x"),
+            })
+        };
+        for (position, domain, outcome, tries) in [
+            (0, "ok.example", Ok(icon()), 1),
+            (1, "down.example", failure("connect"), 2),
+            (2, "not a domain", failure(INVALID_DOMAIN), 0),
+        ] {
+            let row = result_row(
+                id,
+                NewResult {
+                    position,
+                    domain: domain.to_owned(),
+                    outcome,
+                    tries,
+                    from_cache: false,
+                    cache_class: None,
+                },
+                now,
+            );
+            results::ActiveModel {
+                id: Set(row.id),
+                file_id: Set(row.file_id),
+                position: Set(row.position),
+                domain: Set(row.domain),
+                favicon_url: Set(row.favicon_url),
+                status: Set(row.status),
+                error: Set(row.error),
+                tries: Set(row.tries),
+                icon_format: Set(row.icon_format),
+                icon_width: Set(row.icon_width),
+                icon_height: Set(row.icon_height),
+                icon_bytes: Set(row.icon_bytes),
+                icon_source: Set(row.icon_source),
+                error_category: Set(row.error_category),
+                from_cache: Set(row.from_cache),
+                cache_class: Set(row.cache_class),
+                created_at: Set(row.created_at),
+                updated_at: Set(row.updated_at),
+            }
+            .insert(db)
+            .await
+            .expect("result");
+        }
+        id
+    }
+
+    fn icon() -> IconRecord {
+        IconRecord {
+            url: "http://down.example/favicon.ico".to_owned(),
+            format: "ico".to_owned(),
+            width: 16,
+            height: 16,
+            bytes: 30,
+            source: "fallback".to_owned(),
+        }
+    }
+
+    async fn file(db: &DatabaseConnection, id: Uuid) -> files::Model {
+        files::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .expect("read")
+            .expect("row")
+    }
+
+    #[tokio::test]
+    async fn a_retry_reopens_only_fetch_failures_and_moves_the_counters_as_they_succeed() {
+        let url = test_support::database::isolated_database().await;
+        let db = Database::connect(&url).await.expect("connect");
+        let client = crate::clients::create(&db, "retrying", false)
+            .await
+            .expect("client")
+            .0
+            .id;
+        let id = completed_file(&db, client).await;
+
+        assert!(matches!(
+            begin(&db, Uuid::now_v7(), id).await,
+            Err(ActionError::NotFound)
+        ));
+        let reopened = begin(&db, client, id).await.expect("begins");
+        assert_eq!(reopened.status, FileStatus::Processing);
+        assert_eq!(
+            pending(&db, id).await.expect("pending"),
+            [(1, "down.example".to_owned())],
+            "the invalid entry is never retried"
+        );
+        assert!(matches!(
+            begin(&db, client, id).await,
+            Err(ActionError::WrongStatus(FileStatus::Processing))
+        ));
+        // Not COMPLETED while a retry is pending.
+        assert!(matches!(
+            transitions::change(&db, id, Change::Complete { owner: None }).await,
+            Err(TransitionError::NotHeld(_))
+        ));
+
+        let retried = NewResult {
+            position: 1,
+            domain: "down.example".to_owned(),
+            outcome: Ok(icon()),
+            tries: 1,
+            from_cache: false,
+            cache_class: Some("icon"),
+        };
+        assert_eq!(
+            record_retried(&db, id, vec![retried.clone()])
+                .await
+                .expect("records"),
+            1
+        );
+        let moved = file(&db, id).await;
+        assert_eq!((moved.succeeded_count, moved.failed_count), (2, 1));
+        let row = results::Entity::find()
+            .filter(results::Column::FileId.eq(id))
+            .filter(results::Column::Position.eq(1))
+            .one(&db)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!((row.status, row.tries), (ResultStatus::Success, 3));
+        assert_eq!(row.error_category, None);
+        assert_eq!(
+            record_retried(&db, id, vec![retried]).await.expect("again"),
+            0,
+            "a result is retried once per retry"
+        );
+        assert!(pending(&db, id).await.expect("pending").is_empty());
+        transitions::change(&db, id, Change::Complete { owner: None })
+            .await
+            .expect("completes");
+        let done = file(&db, id).await;
+        assert_eq!(done.status, FileStatus::Completed);
+        assert_eq!((done.succeeded_count, done.failed_count), (2, 1));
+        assert!(matches!(
+            begin(&db, client, id).await,
+            Err(ActionError::NothingToRetry)
+        ));
+        assert_eq!(
+            file(&db, id).await.status,
+            FileStatus::Completed,
+            "rolled back"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_retry_leaves_the_file_as_it_was() {
+        let url = test_support::database::isolated_database().await;
+        let db = Database::connect(&url).await.expect("connect");
+        let client = crate::clients::create(&db, "abandoning", false)
+            .await
+            .expect("client")
+            .0
+            .id;
+        let id = completed_file(&db, client).await;
+        begin(&db, client, id).await.expect("begins");
+        abandon(&db, id).await.expect("abandons");
+        let back = file(&db, id).await;
+        assert_eq!(back.status, FileStatus::Completed);
+        assert_eq!((back.succeeded_count, back.failed_count), (1, 2));
+        assert!(pending(&db, id).await.expect("pending").is_empty());
+    }
+}
