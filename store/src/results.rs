@@ -182,7 +182,8 @@ fn refused_row(row: results::Model, error: &DbErr) -> results::Model {
 }
 
 /// Writes a batch of results of `work` (a file, or a chunk of one), skipping
-/// domains already recorded, and adds exactly the rows written to the counters, trying again
+/// domains already recorded, and adds exactly the rows written to the counters (nothing is
+/// written once the file is no longer PROCESSING: cancelled or deleted), trying again
 /// after outages. When the database refuses the batch for its data, the rows are written one
 /// at a time and each one it refuses becomes a failed result saying so; only a refusal of
 /// that too (nothing of the file can be stored) is returned, as a permanent error.
@@ -253,7 +254,10 @@ async fn insert_results(
     let now = Utc::now();
     let written = succeeded + failed;
     if written > 0 {
-        files::Entity::update_many()
+        // Only while the file is PROCESSING: once it is cancelled (or deleted) a batch adds
+        // nothing. The UPDATE reads the status as committed last and holds the row until the
+        // commit, so a cancel either comes after this batch or makes it roll back.
+        let counted = files::Entity::update_many()
             .col_expr(
                 files::Column::SucceededCount,
                 Expr::col(files::Column::SucceededCount).add(count(succeeded)),
@@ -264,8 +268,13 @@ async fn insert_results(
             )
             .col_expr(files::Column::UpdatedAt, Expr::value(now))
             .filter(files::Column::Id.eq(file_id))
+            .filter(files::Column::Status.eq(FileStatus::Processing))
             .exec(&txn)
             .await?;
+        if counted.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(0);
+        }
         if let Work::Chunk { number, .. } = work {
             file_chunks::Entity::update_many()
                 .col_expr(

@@ -15,9 +15,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    file_endpoints::{ResultPage, ResultsQuery, csv_download, owned_file, results_page},
+    file_endpoints::{ResultPage, ResultsQuery, owned_file, results_page},
     webhooks,
 };
+use crate::downloads::csv_download;
 use crate::{
     Result,
     auth::AuthenticatedClient,
@@ -177,6 +178,7 @@ impl From<file_rows::Model> for JobView {
             FileStatus::Pending | FileStatus::Processing => "processing",
             FileStatus::Completed => "completed",
             FileStatus::Failed => "failed",
+            FileStatus::Cancelled => "cancelled",
         };
         Self {
             job_id: file.id,

@@ -4,6 +4,7 @@ pub mod clients;
 pub mod file_chunks;
 pub mod files;
 pub mod redrives;
+pub mod result_retries;
 pub mod results;
 pub mod webhook_attempts;
 pub mod webhook_deliveries;
