@@ -11,6 +11,7 @@ pub mod auth_failures;
 pub mod csv_export;
 pub mod error;
 pub mod intake;
+pub mod live;
 pub mod openapi;
 pub mod publish;
 pub mod rate_limit;

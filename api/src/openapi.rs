@@ -8,7 +8,7 @@ use utoipa::{
     },
 };
 
-use crate::routes::{file_endpoints as files, health, jobs, metrics};
+use crate::routes::{events, file_endpoints as files, health, jobs, metrics};
 
 /// The API's OpenAPI document, served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -17,6 +17,7 @@ use crate::routes::{file_endpoints as files, health, jobs, metrics};
     paths(
         files::upload_file, files::get_file, files::list_files, files::file_results,
         files::download_file, files::file_source,
+        events::file_events, events::client_events,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready, health::openapi, metrics::metrics,
     ),

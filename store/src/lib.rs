@@ -7,7 +7,8 @@
 //! writes of a file), [`transitions`] (the one rule for a file's status), [`leases`] (which
 //! worker holds a file or a chunk), [`results`], [`cache`] (recent results to copy),
 //! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget) and
-//! [`announcements`] (which files reached SNS). [`errors`] tells outages from refusals and
+//! [`announcements`] (which files reached SNS); [`events`] listens for the changes of files
+//! the database announces, for live streams. [`errors`] tells outages from refusals and
 //! retries the former. This crate knows nothing of HTTP, AWS or the resolver.
 
 pub mod announcements;
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod chunks;
 pub mod clients;
 pub mod errors;
+pub mod events;
 pub mod files;
 pub mod leases;
 pub mod redrives;

@@ -3,6 +3,7 @@
 //! body limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
+pub mod events;
 pub mod file_endpoints;
 pub mod health;
 pub mod jobs;
@@ -111,6 +112,8 @@ pub fn router(state: AppState) -> Router {
     let everything_else = Router::new()
         .merge(health::router())
         .merge(file_endpoints::router())
+        // Bounded to the response head like the others: a stream's head is sent at once.
+        .merge(events::router())
         .merge(jobs::router())
         .merge(metrics::router())
         .layer(time_limit(api.request_timeout));
