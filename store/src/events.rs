@@ -200,7 +200,155 @@ pub async fn latest_change(db: &DatabaseConnection, client_id: Uuid) -> Result<i
 
 #[cfg(test)]
 mod tests {
+    use entity::{FileStatus, FileType};
+    use sea_orm::{Database, ModelTrait, TransactionTrait, sea_query::Expr};
+
     use super::*;
+    use crate::files::{NewFile, insert_pending};
+
+    async fn database() -> DatabaseConnection {
+        let url = test_support::database::isolated_database().await;
+        Database::connect(&url).await.expect("connect")
+    }
+
+    async fn new_file(db: &DatabaseConnection, client_id: Uuid) -> files::Model {
+        let id = Uuid::now_v7();
+        let new = NewFile {
+            id,
+            client_id,
+            original_name: "d.csv".to_owned(),
+            s3_bucket: "b".to_owned(),
+            s3_key: format!("uploads/{id}/d.csv"),
+            file_type: FileType::Csv,
+            size_bytes: 1,
+        };
+        insert_pending(db, new, 100).await.expect("file");
+        seq_of(db, id).await
+    }
+
+    async fn seq_of(db: &DatabaseConnection, id: Uuid) -> files::Model {
+        files::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .expect("read")
+            .expect("the file")
+    }
+
+    async fn set_total(db: &impl sea_orm::ConnectionTrait, id: Uuid, total: i32) {
+        files::Entity::update_many()
+            .col_expr(files::Column::TotalCount, Expr::value(total))
+            .filter(files::Column::Id.eq(id))
+            .exec(db)
+            .await
+            .expect("update");
+    }
+
+    async fn client(db: &DatabaseConnection) -> Uuid {
+        crate::clients::create(db, &format!("c-{}", Uuid::now_v7()), false)
+            .await
+            .expect("client")
+            .0
+            .id
+    }
+
+    #[tokio::test]
+    async fn changes_are_numbered_in_commit_order_not_statement_order() {
+        let db = database().await;
+        let client = client(&db).await;
+        let (first, second) = (new_file(&db, client).await, new_file(&db, client).await);
+        assert!(first.change_seq > 0 && second.change_seq > first.change_seq);
+
+        // `first` changes first but commits last: it must get the higher number, or a client
+        // that saw `second`'s number could never be sent `first`'s change.
+        let slow = db.begin().await.expect("begin");
+        set_total(&slow, first.id, 5).await;
+        set_total(&db, second.id, 7).await;
+        let second_seq = seq_of(&db, second.id).await.change_seq;
+        slow.commit().await.expect("commit");
+        let first_seq = seq_of(&db, first.id).await.change_seq;
+        assert!(first_seq > second_seq, "{first_seq} <= {second_seq}");
+
+        assert_eq!(latest_change(&db, client).await.expect("latest"), first_seq);
+        let changed: Vec<Uuid> = changed_after(&db, client, second_seq - 1, 10)
+            .await
+            .expect("changed")
+            .into_iter()
+            .map(|file| file.id)
+            .collect();
+        assert_eq!(changed, [second.id, first.id]);
+        assert!(
+            changed_after(&db, client, first_seq, 10)
+                .await
+                .expect("changed")
+                .is_empty()
+        );
+        assert_eq!(latest_change(&db, Uuid::now_v7()).await.expect("none"), 0);
+
+        // What no user sees (the lease) takes no number.
+        files::Entity::update_many()
+            .col_expr(files::Column::LeaseOwner, Expr::value(Uuid::now_v7()))
+            .filter(files::Column::Id.eq(first.id))
+            .exec(&db)
+            .await
+            .expect("lease");
+        assert_eq!(seq_of(&db, first.id).await.change_seq, first_seq);
+    }
+
+    #[tokio::test]
+    async fn the_listener_announces_changes_and_deletions_after_a_resync() {
+        let db = database().await;
+        let client = client(&db).await;
+        let (announce, mut heard) = broadcast::channel(16);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let listener = tokio::spawn({
+            let db = db.clone();
+            async move {
+                listen(&db, announce, async {
+                    let _ = stopped.await;
+                })
+                .await
+            }
+        });
+        assert_eq!(heard.recv().await.expect("resync"), Announcement::Resync);
+
+        let file = new_file(&db, client).await;
+        assert_eq!(
+            heard.recv().await.expect("created"),
+            Announcement::Changed {
+                file_id: file.id,
+                client_id: client,
+                change_seq: file.change_seq
+            }
+        );
+        crate::transitions::change(
+            &db,
+            file.id,
+            crate::transitions::Change::Fail { reason: "test" },
+        )
+        .await
+        .expect("fail");
+        let failed = seq_of(&db, file.id).await;
+        assert_eq!(failed.status, FileStatus::Failed);
+        assert_eq!(
+            heard.recv().await.expect("failed"),
+            Announcement::Changed {
+                file_id: file.id,
+                client_id: client,
+                change_seq: failed.change_seq
+            }
+        );
+        failed.delete(&db).await.expect("delete");
+        assert_eq!(
+            heard.recv().await.expect("deleted"),
+            Announcement::Deleted {
+                file_id: file.id,
+                client_id: client
+            }
+        );
+
+        stop.send(()).expect("the listener runs");
+        listener.await.expect("joined").expect("listened");
+    }
 
     #[test]
     fn payloads_are_read_as_the_triggers_write_them() {
