@@ -400,6 +400,11 @@ impl<S: Source> Feed<S> {
                 self.stale = false;
                 self.next_read = Instant::now() + MIN_READ_GAP;
                 match self.source.read(&self.db, &mut self.ready).await {
+                    // A full batch: the rest follows at once, not after the gap.
+                    Ok(Read::More) => {
+                        self.stale = true;
+                        self.next_read = Instant::now();
+                    }
                     Ok(next) => self.then(next),
                     Err(error) => {
                         // The client reconnects with Last-Event-ID and misses nothing.
