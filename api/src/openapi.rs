@@ -9,7 +9,7 @@ use utoipa::{
 };
 
 use crate::routes::{
-    file_actions as actions, file_endpoints as files, health, jobs, metrics, webhooks,
+    events, file_actions as actions, file_endpoints as files, health, jobs, metrics, webhooks,
 };
 
 /// The API's OpenAPI document, served at `/openapi.json`.
@@ -20,6 +20,7 @@ use crate::routes::{
         files::upload_file, files::get_file, files::list_files, files::file_results,
         files::download_file, files::file_source,
         actions::cancel_file, actions::retry_file, actions::delete_file,
+        events::file_events, events::client_events,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready, health::openapi, metrics::metrics,
         webhooks::register_webhook, webhooks::get_webhook, webhooks::delete_webhook,
@@ -152,6 +153,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 22);
+        assert_eq!(operations, 24);
     }
 }

@@ -186,6 +186,7 @@ mod tests {
             callback_url: None,
             created_at: now,
             updated_at: now,
+            change_seq: 0,
         }
     }
 

@@ -10,7 +10,8 @@
 //! [`announcements`] (which files reached SNS), [`webhooks`] (callback URLs and secrets),
 //! [`webhook_deliveries`] (the outbox of notifications and their attempts), and what owners do
 //! to their files: [`actions`] (cancel, delete) and [`retries`] (resolve the failed results
-//! again). [`errors`] tells outages from refusals and retries the former. This crate knows
+//! again); [`events`] listens for the changes of files the database announces, for live
+//! streams. [`errors`] tells outages from refusals and retries the former. This crate knows
 //! nothing of HTTP, AWS or the resolver.
 
 pub mod actions;
@@ -19,6 +20,7 @@ pub mod cache;
 pub mod chunks;
 pub mod clients;
 pub mod errors;
+pub mod events;
 pub mod files;
 pub mod leases;
 pub mod redrives;

@@ -212,7 +212,7 @@ pub async fn record_retried(
 #[cfg(test)]
 mod tests {
     use entity::FileType;
-    use sea_orm::{ActiveModelTrait, Database, Set};
+    use sea_orm::{ActiveModelTrait, Database, NotSet, Set};
 
     use super::*;
     use crate::results::{FailureRecord, IconRecord};
@@ -238,6 +238,7 @@ mod tests {
             published_at: Set(None),
             lease_owner: Set(None),
             lease_expires_at: Set(None),
+            change_seq: NotSet,
             callback_url: Set(None),
             processed_at: Set(Some(now)),
             chunk_count: Set(0),

@@ -360,6 +360,7 @@ mod tests {
             callback_url: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            change_seq: sea_orm::NotSet,
         }
         .insert(db)
         .await

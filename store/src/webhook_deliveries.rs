@@ -259,7 +259,7 @@ pub async fn of_file(
 #[cfg(test)]
 mod tests {
     use entity::{FileStatus, FileType};
-    use sea_orm::{Database, DatabaseConnection};
+    use sea_orm::{Database, DatabaseConnection, NotSet};
 
     use super::*;
     use crate::transitions::{Change, change};
@@ -293,6 +293,7 @@ mod tests {
             published_at: Set(None),
             lease_owner: Set(None),
             lease_expires_at: Set(None),
+            change_seq: NotSet,
             processed_at: Set(None),
             chunk_count: Set(0),
             callback_url: Set(callback_url.map(str::to_owned)),

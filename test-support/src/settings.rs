@@ -127,6 +127,8 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
             upload_buffer_bytes: 64 * 1024 * 1024,
             auth_failure_limit: 20,
             auth_failure_window: Duration::from_secs(60),
+            events_heartbeat: Duration::from_secs(15),
+            events_max_streams_per_client: 8,
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -244,6 +246,14 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
         (
             "WEBHOOK_ALLOW_PRIVATE",
             settings.callback_urls.allow_private.to_string(),
+        ),
+        (
+            "EVENTS_HEARTBEAT_SECS",
+            api.events_heartbeat.as_secs().to_string(),
+        ),
+        (
+            "EVENTS_MAX_STREAMS_PER_CLIENT",
+            api.events_max_streams_per_client.to_string(),
         ),
     ]);
     env
@@ -413,6 +423,8 @@ mod tests {
                 upload_buffer_bytes: 64 * 1024 * 1024,
                 auth_failure_limit: 20,
                 auth_failure_window: Duration::from_secs(60),
+                events_heartbeat: Duration::from_secs(15),
+                events_max_streams_per_client: 8,
             },
             worker: WorkerSettings {
                 file_concurrency: 3,

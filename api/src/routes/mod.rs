@@ -4,6 +4,7 @@
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
 pub mod file_actions;
+pub mod events;
 pub mod file_endpoints;
 pub mod health;
 pub mod jobs;
@@ -114,6 +115,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(file_endpoints::router())
         .merge(file_actions::router())
+        // Bounded to the response head like the others: a stream's head is sent at once.
+        .merge(events::router())
         .merge(jobs::router())
         .merge(metrics::router())
         .merge(webhooks::router())
