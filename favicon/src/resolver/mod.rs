@@ -3,11 +3,14 @@
 //! One attempt fetches the home page (https, then http, then the `www.` name when the bare
 //! name cannot be reached), collects candidates from `<link rel>`, the web app manifest,
 //! `msapplication-TileImage` and `/favicon.ico`, fetches them, keeps those whose bytes really
-//! are images and picks the best by real dimensions. Every read is bounded, every address is
+//! are images and picks the best by real dimensions (a dark variant only when there is no
+//! light icon). When the best is smaller than the preferred size, the unlinked
+//! `/apple-touch-icon[-precomposed].png` are tried too. The bytes verified are kept with the
+//! icon ([`kept`]). Every read is bounded, every address is
 //! checked ([`net`]), and a per-domain deadline covers the whole resolution, retries included.
 //!
 //! Files: [`net`] (where connections may go), [`fetch`] (bounded GETs), [`html`] and
-//! [`manifest`] (candidates), [`image`] (formats and dimensions).
+//! [`manifest`] (candidates), [`image`] (formats and dimensions), [`kept`] (the images kept).
 
 pub(crate) mod fetch;
 pub(crate) mod html;
@@ -389,45 +392,45 @@ impl Resolver {
         candidates.extend(self.fallbacks(&home.base, &probes));
         let candidates = distinct(candidates);
         let count = candidates.len();
-        let tried: Vec<Url> = candidates.iter().map(|c| c.url.clone()).collect();
+        // Many sites serve a large icon at these paths without linking it: worth two more
+        // requests only when what was found is too small (below).
+        let unlinked: Vec<Candidate> = self
+            .fallbacks(&home.base, &UNLINKED_APPLE_TOUCH_ICONS)
+            .filter(|unlinked| !candidates.iter().any(|c| c.url == unlinked.url))
+            .collect();
         let results = self.fetch_all(candidates, candidate_deadline).await;
         let (found, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
         let mut found: Vec<Verified> = found.into_iter().filter_map(Result::ok).collect();
         let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
         let preferred = self.settings.preferred_size;
         let prefer_svg = self.settings.prefer_svg;
-        if !choose(&found, preferred, prefer_svg).is_some_and(|best| meets(&found[best], preferred))
-        {
-            // Many sites serve a large icon at these paths without linking it: worth two more
-            // requests only when what was found is too small. Their failures say nothing about
-            // the site (they are guesses), so they are not reported.
-            let unlinked = self
-                .fallbacks(&home.base, &UNLINKED_APPLE_TOUCH_ICONS)
-                .filter(|candidate| !tried.contains(&candidate.url))
-                .collect();
+        let good_enough = choose(&found, preferred, prefer_svg)
+            .is_some_and(|best| meets(&found[best], preferred));
+        if !good_enough && !unlinked.is_empty() {
+            // Their failures say nothing about the site (they are guesses): not reported.
             let more = self.fetch_all(unlinked, candidate_deadline).await;
             found.extend(more.into_iter().filter_map(Result::ok));
         }
         let Some(best) = choose(&found, preferred, prefer_svg) else {
             return Err(explain(failures, home.failure, count));
         };
-        let chosen = found[best].clone();
+        let chosen = &found[best];
+        let icon = Icon {
+            url: chosen.image.url.clone(),
+            format: chosen.image.format,
+            width: chosen.image.width,
+            height: chosen.image.height,
+            bytes: chosen.image.bytes.len() as u64,
+            source: chosen.source,
+            images: Vec::new(),
+        };
         let images = kept::keep(
             found,
             best,
             self.settings.max_kept_images,
             self.settings.max_kept_image_bytes,
         );
-        let image = chosen.image;
-        Ok(Icon {
-            bytes: image.bytes.len() as u64,
-            url: image.url,
-            format: image.format,
-            width: image.width,
-            height: image.height,
-            source: chosen.source,
-            images,
-        })
+        Ok(Icon { images, ..icon })
     }
 
     /// The default locations `paths` on the site at `base`, as fallback candidates.
