@@ -22,7 +22,7 @@ pub struct ResolverSettings {
     /// with `too_large`.
     pub max_icon_bytes: usize,
     /// `RESOLVER_PREFERRED_SIZE` (default 32): the best icon is the largest square raster at
-    /// least this wide. When the icons found are smaller, `/apple-touch-icon.png` and
+    /// least this wide. When the best icon found is smaller, `/apple-touch-icon.png` and
     /// `/apple-touch-icon-precomposed.png` are tried too (many sites serve one unlinked).
     pub preferred_size: u32,
     /// `RESOLVER_MAX_KEPT_IMAGES` (default 6): most verified images whose bytes an icon keeps

@@ -45,7 +45,7 @@ const MAX_CANDIDATES: usize = 16;
 const CANDIDATE_CONCURRENCY: usize = 8;
 /// Most dark variants fetched for one domain: no more are kept.
 const MAX_DARK_CANDIDATES: usize = MAX_DARK_IMAGES;
-/// Where many sites keep a large icon without linking it, tried when the icons found are
+/// Where many sites keep a large icon without linking it, tried when the best icon found is
 /// smaller than the preferred size.
 const UNLINKED_APPLE_TOUCH_ICONS: [&str; 2] =
     ["/apple-touch-icon.png", "/apple-touch-icon-precomposed.png"];
@@ -393,7 +393,7 @@ impl Resolver {
         let candidates = distinct(candidates);
         let count = candidates.len();
         // Many sites serve a large icon at these paths without linking it: worth two more
-        // requests only when what was found is too small (below).
+        // requests only when the icon found is too small (below).
         let unlinked: Vec<Candidate> = self
             .fallbacks(&home.base, &UNLINKED_APPLE_TOUCH_ICONS)
             .filter(|unlinked| !candidates.iter().any(|c| c.url == unlinked.url))
@@ -404,10 +404,12 @@ impl Resolver {
         let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
         let preferred = self.settings.preferred_size;
         let prefer_svg = self.settings.prefer_svg;
-        let good_enough = choose(&found, preferred, prefer_svg)
-            .is_some_and(|best| meets(&found[best], preferred));
-        if !good_enough && !unlinked.is_empty() {
-            // Their failures say nothing about the site (they are guesses): not reported.
+        let too_small = choose(&found, preferred, prefer_svg)
+            .is_some_and(|best| !meets(&found[best], preferred));
+        if too_small && !unlinked.is_empty() {
+            // Only when an icon was found: a site without one (an error page, a bot wall)
+            // gets no more requests. Their failures say nothing about the site (they are
+            // guesses): not reported.
             let more = self.fetch_all(unlinked, candidate_deadline).await;
             found.extend(more.into_iter().filter_map(Result::ok));
         }

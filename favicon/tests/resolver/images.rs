@@ -6,7 +6,7 @@ use std::io::Cursor;
 use favicon::{IconImage, ImageFormat, Theme};
 use test_support::farm::{Farm, images, scenarios::data_uri_icon};
 
-use crate::{icon, resolve, resolve_with};
+use crate::{category, icon, resolve, resolve_with};
 
 /// The size a PNG decoder reads from `bytes`, after decoding every pixel.
 fn decode_png(bytes: &[u8]) -> (u32, u32) {
@@ -223,6 +223,11 @@ async fn unlinked_apple_touch_icons_are_tried_only_when_the_icons_found_are_too_
     let larger = resolve_with(&farm, "relative.test", |s| s.preferred_size = 64).await;
     assert_eq!(icon(&larger).url, "https://relative.test/i/32x32.png");
     assert_eq!(farm.requests_to("relative.test"), 3 + 5);
+
+    // No icon at all (a page without links, no /favicon.ico): no guesses either.
+    let none = resolve(&farm, "no-icon.test").await;
+    assert_eq!(category(&none), favicon::FailureCategory::NoIcon);
+    assert_eq!(farm.requests_to("no-icon.test"), 2);
 }
 
 #[tokio::test]
