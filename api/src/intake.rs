@@ -64,6 +64,7 @@ pub async fn store_job_domains(
     state: &AppState,
     client_id: Uuid,
     domains: &[String],
+    callback_url: Option<String>,
 ) -> Result<NewFile, ApiError> {
     let body = serde_json::to_vec(&serde_json::json!({ "domains": domains }))
         .context("failed to encode the job")?;
@@ -91,6 +92,7 @@ pub async fn store_job_domains(
         s3_key,
         file_type: FileType::Json,
         size_bytes,
+        callback_url,
     })
 }
 

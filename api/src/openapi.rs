@@ -8,7 +8,7 @@ use utoipa::{
     },
 };
 
-use crate::routes::{file_endpoints as files, health, jobs, metrics};
+use crate::routes::{file_endpoints as files, health, jobs, metrics, webhooks};
 
 /// The API's OpenAPI document, served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -19,9 +19,11 @@ use crate::routes::{file_endpoints as files, health, jobs, metrics};
         files::download_file, files::file_source,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready, health::openapi, metrics::metrics,
+        webhooks::register_webhook, webhooks::get_webhook, webhooks::delete_webhook,
+        webhooks::rotate_secret, webhooks::file_deliveries,
     ),
     modifiers(&BearerAuth, &Limits),
-    tags((name = "files"), (name = "jobs"), (name = "operations"))
+    tags((name = "files"), (name = "jobs"), (name = "webhooks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 
@@ -147,6 +149,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 14);
+        assert_eq!(operations, 19);
     }
 }

@@ -183,6 +183,7 @@ mod tests {
             lease_expires_at: None,
             processed_at: None,
             chunk_count: 0,
+            callback_url: None,
             created_at: now,
             updated_at: now,
         }

@@ -4,10 +4,11 @@
 //! [`WorkerConfig`], with the settings both need read once), talk to the same AWS resources through
 //! clients built one way ([`aws`]), log the same way ([`telemetry`]), open the database the same
 //! way ([`db`]), agree on one message format ([`event`]) and export the same metrics
-//! ([`metrics`]). Keeping these in one crate means a
+//! ([`metrics`]), and check webhook callback URLs by one rule ([`callback_url`]). Keeping these in one crate means a
 //! setting or the event shape cannot drift between the producer and the consumer.
 
 pub mod aws;
+pub mod callback_url;
 pub mod config;
 pub mod db;
 pub mod event;

@@ -37,7 +37,7 @@ pub use self::{
     domain::{Domain, InvalidDomain},
     resolver::{
         Failure, FailureCategory, Icon, IconImage, IconSource, ImageFormat, Resolution, Resolver,
-        ResolverError, Theme,
+        ResolverError, Theme, net::is_public as is_public_address,
     },
     settings::{DnsOverrides, InvalidDnsOverride, ResolverSettings, parse_dns_override},
 };

@@ -36,6 +36,9 @@ pub struct NewFile {
     pub file_type: FileType,
     /// Its size.
     pub size_bytes: i64,
+    /// Where its webhook notifications go instead of the client's webhook URL (checked by
+    /// the caller).
+    pub callback_url: Option<String>,
 }
 
 /// Why a stored file was not recorded.
@@ -115,6 +118,7 @@ fn pending_row(new: NewFile) -> files::ActiveModel {
         lease_expires_at: Set(None),
         processed_at: Set(None),
         chunk_count: Set(0),
+        callback_url: Set(new.callback_url),
         created_at: Set(now),
         updated_at: Set(now),
     }

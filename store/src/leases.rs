@@ -9,7 +9,8 @@ use std::{fmt, time::Duration};
 use chrono::{DateTime, Utc};
 use entity::{file_chunks, files};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -119,11 +120,17 @@ impl Lease {
     /// PENDING (or PROCESSING with a lapsed lease) to PROCESSING through the one status rule
     /// ([`transitions`]); a chunk is taken only while its file is not finished. Outages are
     /// retried ([`retrying`]).
-    pub async fn claim(&self, db: &impl ConnectionTrait) -> Result<Claim, DbErr> {
+    pub async fn claim(
+        &self,
+        db: &(impl ConnectionTrait + TransactionTrait),
+    ) -> Result<Claim, DbErr> {
         retrying("claiming the work", || self.try_claim(db)).await
     }
 
-    async fn try_claim(&self, db: &impl ConnectionTrait) -> Result<Claim, DbErr> {
+    async fn try_claim(
+        &self,
+        db: &(impl ConnectionTrait + TransactionTrait),
+    ) -> Result<Claim, DbErr> {
         let file_id = self.work.file_id();
         match self.work {
             Work::File(_) => {

@@ -6,9 +6,10 @@
 //! By table or concern: [`clients`] (and their keys), [`files`] (uploads and the worker's
 //! writes of a file), [`transitions`] (the one rule for a file's status), [`leases`] (which
 //! worker holds a file or a chunk), [`results`], [`cache`] (recent results to copy),
-//! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget) and
-//! [`announcements`] (which files reached SNS). [`errors`] tells outages from refusals and
-//! retries the former. This crate knows nothing of HTTP, AWS or the resolver.
+//! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget),
+//! [`announcements`] (which files reached SNS), [`webhooks`] (callback URLs and secrets) and
+//! [`webhook_deliveries`] (the outbox of notifications and their attempts). [`errors`] tells
+//! outages from refusals and retries the former. This crate knows nothing of HTTP, AWS or the resolver.
 
 pub mod announcements;
 pub mod cache;
@@ -20,6 +21,8 @@ pub mod leases;
 pub mod redrives;
 pub mod results;
 pub mod transitions;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 // Text as PostgreSQL can store it: the rule lives with the readers that first cut entries
 // to it (`domain_lists::stored_text`).

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use entity::{FileStatus, ResultStatus, files, results};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter, QuerySelect,
-    QueryTrait,
+    QueryTrait, TransactionSession, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -133,9 +133,10 @@ fn count_results(file_id: Uuid, status: ResultStatus) -> Expr {
 
 /// Makes `change` to file `file_id` when [`allowed`] permits it from the file's status and
 /// the change's own condition holds; otherwise says why not. One conditional UPDATE: two
-/// callers racing cannot both succeed.
+/// callers racing cannot both succeed. A change to a terminal status writes the file's
+/// webhook delivery in the same transaction ([`crate::webhook_deliveries::enqueue`]).
 pub async fn change(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     file_id: Uuid,
     change: Change<'_>,
 ) -> Result<(), TransitionError> {
@@ -185,7 +186,19 @@ pub async fn change(
             .col_expr(files::Column::LeaseExpiresAt, Expr::value(no_end))
             .col_expr(files::Column::ProcessedAt, Expr::value(now)),
     };
-    if update.exec(db).await?.rows_affected == 1 {
+    // A terminal status is announced by webhook: the delivery is written with the change.
+    let made = if to.is_terminal() {
+        let txn = db.begin().await?;
+        let made = update.exec(&txn).await?.rows_affected == 1;
+        if made {
+            crate::webhook_deliveries::enqueue(&txn, file_id).await?;
+        }
+        txn.commit().await?;
+        made
+    } else {
+        update.exec(db).await?.rows_affected == 1
+    };
+    if made {
         return Ok(());
     }
     let status: Option<FileStatus> = files::Entity::find_by_id(file_id)
@@ -260,6 +273,7 @@ mod tests {
             lease_expires_at: Set(owner.map(|_| now + chrono::Duration::minutes(5))),
             processed_at: Set(None),
             chunk_count: Set(0),
+            callback_url: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -94,8 +94,9 @@ impl ApiClient {
         let response = self
             .upload("domains.csv", "text/csv", csv.into_bytes())
             .await;
-        assert_eq!(response.status(), 202);
+        let status = response.status();
         let body: Value = response.json().await.expect("upload answer is JSON");
+        assert_eq!(status, 202, "{body}");
         body["id"]
             .as_str()
             .expect("upload answer has an id")

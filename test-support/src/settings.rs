@@ -6,8 +6,9 @@ use std::time::Duration;
 use common::{
     ApiConfig, WorkerConfig,
     config::{
-        ApiAwsSettings, ApiSettings, AwsConnection, DatabaseSettings, LimitsSettings, LogFormat,
-        ObservabilitySettings, ResolverSettings, WorkerAwsSettings, WorkerSettings,
+        ApiAwsSettings, ApiSettings, AwsConnection, CallbackUrlRules, DatabaseSettings,
+        LimitsSettings, LogFormat, ObservabilitySettings, ResolverSettings,
+        WebhookDeliverySettings, WorkerAwsSettings, WorkerSettings,
     },
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -28,6 +29,10 @@ pub struct StackSettings {
     pub resolver: ResolverSettings,
     /// Limits both binaries read.
     pub limits: LimitsSettings,
+    /// How the worker delivers webhook notifications.
+    pub webhooks: WebhookDeliverySettings,
+    /// Which callback URLs both binaries accept.
+    pub callback_urls: CallbackUrlRules,
 }
 
 /// The AWS resources of one test deployment: what the api uses and what the worker uses.
@@ -59,6 +64,7 @@ impl StackSettings {
             limits: self.limits.clone(),
             log_format: LogFormat::Compact,
             observability: ObservabilitySettings::default(),
+            callback_urls: self.callback_urls.clone(),
         }
     }
 
@@ -76,6 +82,8 @@ impl StackSettings {
             limits: self.limits.clone(),
             log_format: LogFormat::Compact,
             observability: ObservabilitySettings::default(),
+            webhooks: self.webhooks.clone(),
+            callback_urls: self.callback_urls.clone(),
         }
     }
 }
@@ -145,6 +153,19 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
         },
         limits: LimitsSettings {
             max_domains_per_file: 1_000_000,
+        },
+        // Quick retries; callback URLs keep the production rule (a test of a local receiver
+        // sets `allow_private`).
+        webhooks: WebhookDeliverySettings {
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(100),
+            concurrency: 4,
+        },
+        callback_urls: CallbackUrlRules {
+            allow_private: false,
         },
     }
 }
@@ -220,6 +241,10 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
             "AUTH_FAILURE_WINDOW_SECS",
             api.auth_failure_window.as_secs().to_string(),
         ),
+        (
+            "WEBHOOK_ALLOW_PRIVATE",
+            settings.callback_urls.allow_private.to_string(),
+        ),
     ]);
     env
 }
@@ -227,9 +252,31 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
 /// The environment `WorkerConfig::from_env` reads, for starting the worker binary as a child
 /// process: nothing of the api's, so a test would fail if the worker needed it.
 pub fn worker_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
-    let (worker, resolver) = (&settings.worker, &settings.resolver);
+    let (worker, resolver, webhooks) = (&settings.worker, &settings.resolver, &settings.webhooks);
     let mut env = shared_env(settings);
     env.extend([
+        ("WEBHOOK_MAX_ATTEMPTS", webhooks.max_attempts.to_string()),
+        (
+            "WEBHOOK_BACKOFF_BASE_MS",
+            webhooks.backoff_base.as_millis().to_string(),
+        ),
+        (
+            "WEBHOOK_BACKOFF_MAX_SECS",
+            webhooks.backoff_max.as_secs().to_string(),
+        ),
+        (
+            "WEBHOOK_TIMEOUT_SECS",
+            webhooks.timeout.as_secs().to_string(),
+        ),
+        (
+            "WEBHOOK_POLL_INTERVAL_MS",
+            webhooks.poll_interval.as_millis().to_string(),
+        ),
+        ("WEBHOOK_CONCURRENCY", webhooks.concurrency.to_string()),
+        (
+            "WEBHOOK_ALLOW_PRIVATE",
+            settings.callback_urls.allow_private.to_string(),
+        ),
         ("SQS_QUEUE_URL", settings.aws.queue_url.clone()),
         ("SQS_DLQ_URL", settings.aws.dlq_url.clone()),
         (
@@ -385,6 +432,17 @@ mod tests {
             limits: LimitsSettings {
                 max_domains_per_file: 3,
             },
+            webhooks: WebhookDeliverySettings {
+                max_attempts: 4,
+                backoff_base: Duration::from_millis(250),
+                backoff_max: Duration::from_secs(9),
+                timeout: Duration::from_secs(2),
+                poll_interval: Duration::from_millis(50),
+                concurrency: 2,
+            },
+            callback_urls: CallbackUrlRules {
+                allow_private: true,
+            },
         };
         settings.resolver.dns_nxdomain = vec!["*.nx.test".to_owned()];
         settings
@@ -412,6 +470,11 @@ mod tests {
         assert_eq!(worker.limits.max_domains_per_file, 3);
         assert_eq!(worker.aws.dlq_url, settings.aws.dlq_url);
         assert_eq!(worker.resolver.dns_nxdomain, ["*.nx.test"]);
+        assert_eq!(worker.webhooks.max_attempts, 4);
+        assert_eq!(worker.webhooks.backoff_base, Duration::from_millis(250));
+        assert_eq!(worker.webhooks.backoff_max, Duration::from_secs(9));
+        assert_eq!(worker.webhooks.poll_interval, Duration::from_millis(50));
+        assert!(worker.callback_urls.allow_private && api.callback_urls.allow_private);
         let api_names: Vec<_> = api_env(&settings)
             .into_iter()
             .map(|(name, _)| name)

@@ -7,7 +7,8 @@
 //! the story of one message: its [`source`] in S3, [`chunking`] for large files, [`answers`]
 //! from the cache or the resolver, every database write through the `store` data layer.
 //! [`dlq`] sends dead-lettered work that progressed back and fails the rest; [`cli`] is
-//! `worker resolve`, the resolver without the pipeline. Two crates do the rest:
+//! `worker resolve`, the resolver without the pipeline; [`webhooks`] delivers the signed
+//! notifications of finished files. Two crates do the rest:
 //! `domain-lists` reads uploads, keeps their distinct entries and makes what is stored
 //! storable; `favicon` normalises domains, finds their favicons and says which results later
 //! files may copy.
@@ -24,6 +25,7 @@ pub mod receive;
 pub mod source;
 pub mod startup;
 pub mod state;
+pub mod webhooks;
 
 #[cfg(test)]
 mod testing;

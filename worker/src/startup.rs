@@ -14,6 +14,7 @@ use crate::{
     consumer, dlq,
     queue::{Queue, SqsQueue},
     state::WorkerState,
+    webhooks,
 };
 
 /// A worker ready to consume.
@@ -23,6 +24,7 @@ pub struct Worker {
     queue: Arc<dyn Queue>,
     dlq: Option<Arc<dyn Queue>>,
     metrics_listener: Option<TcpListener>,
+    webhooks: webhooks::Deliverer,
     id: Uuid,
 }
 
@@ -62,6 +64,11 @@ impl Worker {
                 60,
             )) as Arc<dyn Queue>
         });
+        let webhooks = webhooks::Deliverer::new(
+            db.clone(),
+            settings.webhooks.clone(),
+            settings.callback_urls.clone(),
+        )?;
         let state = Arc::new(WorkerState {
             db,
             s3: aws.s3,
@@ -74,6 +81,7 @@ impl Worker {
             queue,
             dlq,
             metrics_listener,
+            webhooks,
             id: Uuid::now_v7(),
         })
     }
@@ -90,7 +98,8 @@ impl Worker {
         self.run_until(common::shutdown::cancel_on_signal()).await
     }
 
-    /// Consumes the queue (and the DLQ, when enabled) until `shutdown` is cancelled.
+    /// Consumes the queue (and the DLQ, when enabled) and delivers webhook notifications until
+    /// `shutdown` is cancelled.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(worker.id = %self.id, "worker {} consuming {}", self.id, self.state.settings.aws.queue_url);
         let metrics = self
@@ -100,7 +109,9 @@ impl Worker {
             let (state, queue) = (self.state.clone(), self.queue.clone());
             tokio::spawn(dlq::run(state, dlq, queue, shutdown.clone()))
         });
+        let webhooks = tokio::spawn(self.webhooks.run(shutdown.clone()));
         consumer::run(self.state, self.queue, self.id, shutdown).await;
+        webhooks.await.context("the webhook deliverer panicked")?;
         if let Some(dlq) = dlq {
             dlq.await.context("the DLQ consumer panicked")?;
         }

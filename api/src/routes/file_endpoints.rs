@@ -90,6 +90,9 @@ pub struct UploadForm {
     /// The CSV, TSV, JSON or NDJSON file.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
+    /// Where this file's webhook notification goes instead of the client's webhook URL
+    /// (which must be registered: its secret signs).
+    callback_url: Option<String>,
 }
 
 /// Store, record and announce a CSV, TSV, JSON or NDJSON file of domains.
@@ -97,7 +100,7 @@ pub struct UploadForm {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "Accepted; processing is asynchronous", body = FileView),
-        (status = 400, description = "Empty file, malformed multipart or missing `file` field", body = ErrorBody),
+        (status = 400, description = "Empty file, malformed multipart or missing `file` field; `invalid_callback_url`: `callback_url` refused (the reason is given), or no webhook registered", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 408, description = "Not received and stored within `UPLOAD_TIMEOUT_SECS`", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),

@@ -14,7 +14,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::file_endpoints::{ResultPage, ResultsQuery, csv_download, owned_file, results_page};
+use super::{
+    file_endpoints::{ResultPage, ResultsQuery, csv_download, owned_file, results_page},
+    webhooks,
+};
 use crate::{
     Result,
     auth::AuthenticatedClient,
@@ -43,6 +46,9 @@ pub struct NewJob {
     pub client_id: Option<String>,
     /// Domains or URLs to find favicons for; every entry a string.
     pub domains: Vec<String>,
+    /// Where this job's webhook notification goes instead of the client's webhook URL (which
+    /// must be registered: its secret signs).
+    pub callback_url: Option<String>,
 }
 
 impl NewJob {
@@ -64,6 +70,16 @@ impl NewJob {
             Some(other) => {
                 return Err(invalid(format!(
                     "client_id must be a string, not {}",
+                    kind(&other)
+                )));
+            }
+        };
+        let callback_url = match fields.remove("callback_url") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(url)) => Some(url),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "callback_url must be a string, not {}",
                     kind(&other)
                 )));
             }
@@ -96,7 +112,11 @@ impl NewJob {
                 }),
             })
             .collect::<Result<_>>()?;
-        Ok(Self { client_id, domains })
+        Ok(Self {
+            client_id,
+            domains,
+            callback_url,
+        })
     }
 
     /// Whether `client_id`, if given, names `client`: its id as a UUID in any form and case,
@@ -174,7 +194,7 @@ impl From<file_rows::Model> for JobView {
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = NewJob,
     responses(
         (status = 202, body = JobAccepted),
-        (status = 400, description = "`invalid_json`: not JSON, or not an object with a `domains` array; `empty_job`: no non-blank entry", body = ErrorBody),
+        (status = 400, description = "`invalid_json`: not JSON, or not an object with a `domains` array; `empty_job`: no non-blank entry; `invalid_callback_url`: `callback_url` refused (the reason is given), or no webhook registered", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "`client_id` names another client", body = ErrorBody),
         (status = 413, description = "Body larger than `MAX_JSON_BODY_BYTES`", body = ErrorBody),
@@ -212,8 +232,12 @@ pub async fn create_job(
     if count > limit {
         return Err(ApiError::TooManyDomains { count, limit });
     }
+    let callback_url = match &job.callback_url {
+        Some(url) => Some(webhooks::override_callback_url(&state, client.id, url).await?),
+        None => None,
+    };
     intake::ensure_room_for_another(&state, client.id).await?;
-    let new_file = intake::store_job_domains(&state, client.id, &job.domains).await?;
+    let new_file = intake::store_job_domains(&state, client.id, &job.domains, callback_url).await?;
     let file = intake::accept(&state, new_file).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -7,6 +7,7 @@ pub mod file_endpoints;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -113,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(file_endpoints::router())
         .merge(jobs::router())
         .merge(metrics::router())
+        .merge(webhooks::router())
         .layer(time_limit(api.request_timeout));
     Router::new()
         .merge(uploads)

@@ -15,7 +15,9 @@ use super::{
 };
 use store::files::NewFile;
 
-use crate::{error::ApiError, state::AppState};
+use common::callback_url::MAX_CALLBACK_URL_LEN;
+
+use crate::{error::ApiError, routes::webhooks::override_callback_url, state::AppState};
 
 /// The media type of an object whose type is not known yet when its first part goes to S3
 /// (only when the file starts with more than one part of blank space).
@@ -44,9 +46,13 @@ pub async fn receive_upload(
             ApiError::from(error)
         }
     };
+    let mut callback_url = None;
     let mut field = loop {
         match multipart.next_field().await.map_err(multipart_error)? {
             Some(field) if field.name() == Some("file") => break field,
+            Some(field) if field.name() == Some(CALLBACK_URL_FIELD) => {
+                callback_url = Some(callback_url_field(state, client_id, field).await?);
+            }
             Some(_) => continue,
             None => {
                 return Err(ApiError::bad_request(
@@ -84,6 +90,18 @@ pub async fn receive_upload(
             return Err(error);
         }
     };
+    // A `callback_url` sent after the file is read now, before the object is kept (the
+    // file's field holds the multipart stream until dropped).
+    drop(field);
+    if callback_url.is_none() {
+        match after_file(state, client_id, &mut multipart, &multipart_error).await {
+            Ok(found) => callback_url = found,
+            Err(error) => {
+                writer.abort().await;
+                return Err(error);
+            }
+        }
+    }
     let size_bytes = i64::try_from(writer.written()).unwrap_or(i64::MAX);
     let s3_key = writer.key().to_owned();
     writer.finish().await.map_err(ApiError::storage)?;
@@ -99,7 +117,48 @@ pub async fn receive_upload(
         s3_key,
         file_type: detected.file_type,
         size_bytes,
+        callback_url,
     })
+}
+
+/// The multipart field with a per-upload webhook callback URL.
+const CALLBACK_URL_FIELD: &str = "callback_url";
+
+/// Reads and checks a `callback_url` field ([`override_callback_url`]).
+async fn callback_url_field(
+    state: &AppState,
+    client_id: Uuid,
+    mut field: Field<'_>,
+) -> Result<String, ApiError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field.chunk().await? {
+        text.extend_from_slice(&chunk);
+        if text.len() > MAX_CALLBACK_URL_LEN {
+            return Err(ApiError::bad_request(
+                "invalid_callback_url",
+                format!("invalid callback URL: longer than {MAX_CALLBACK_URL_LEN} characters"),
+            ));
+        }
+    }
+    let text = String::from_utf8(text).map_err(|_| {
+        ApiError::bad_request("invalid_callback_url", "invalid callback URL: not UTF-8")
+    })?;
+    override_callback_url(state, client_id, &text).await
+}
+
+/// The `callback_url` among the fields after the file, if any; other fields are skipped.
+async fn after_file(
+    state: &AppState,
+    client_id: Uuid,
+    multipart: &mut Multipart,
+    multipart_error: impl Fn(MultipartError) -> ApiError,
+) -> Result<Option<String>, ApiError> {
+    while let Some(field) = multipart.next_field().await.map_err(&multipart_error)? {
+        if field.name() == Some(CALLBACK_URL_FIELD) {
+            return callback_url_field(state, client_id, field).await.map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// What is known of an upload before its content.

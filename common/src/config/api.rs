@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{
-    ApiAwsSettings, ConfigError, DatabaseSettings, LimitsSettings, LogFormat,
+    ApiAwsSettings, CallbackUrlRules, ConfigError, DatabaseSettings, LimitsSettings, LogFormat,
     ObservabilitySettings, env::Env,
 };
 
@@ -22,6 +22,8 @@ pub struct ApiConfig {
     pub log_format: LogFormat,
     /// Error reporting.
     pub observability: ObservabilitySettings,
+    /// Which webhook callback URLs are accepted.
+    pub callback_urls: CallbackUrlRules,
 }
 
 impl ApiConfig {
@@ -44,6 +46,7 @@ impl ApiConfig {
             limits: LimitsSettings::read(env)?,
             log_format: LogFormat::read(env)?,
             observability: ObservabilitySettings::read(env)?,
+            callback_urls: CallbackUrlRules::read(env)?,
         })
     }
 }

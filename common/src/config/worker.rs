@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    ConfigError, DatabaseSettings, LimitsSettings, LogFormat, ObservabilitySettings,
-    ResolverSettings, WorkerAwsSettings, env::Env,
+    CallbackUrlRules, ConfigError, DatabaseSettings, LimitsSettings, LogFormat,
+    ObservabilitySettings, ResolverSettings, WebhookDeliverySettings, WorkerAwsSettings, env::Env,
 };
 
 /// Everything the worker reads at start.
@@ -25,6 +25,10 @@ pub struct WorkerConfig {
     pub log_format: LogFormat,
     /// Error reporting.
     pub observability: ObservabilitySettings,
+    /// How webhook notifications are delivered.
+    pub webhooks: WebhookDeliverySettings,
+    /// Which callback URLs may be delivered to (checked again at delivery).
+    pub callback_urls: CallbackUrlRules,
 }
 
 impl WorkerConfig {
@@ -48,6 +52,8 @@ impl WorkerConfig {
             limits: LimitsSettings::read(env)?,
             log_format: LogFormat::read(env)?,
             observability: ObservabilitySettings::read(env)?,
+            webhooks: WebhookDeliverySettings::read(env)?,
+            callback_urls: CallbackUrlRules::read(env)?,
         })
     }
 }

@@ -328,6 +328,7 @@ async fn the_in_flight_cap_holds_when_many_inserts_race() {
                 s3_key: format!("uploads/{id}/race.csv"),
                 file_type: entity::FileType::Csv,
                 size_bytes: 1,
+                callback_url: None,
             };
             store::files::insert_pending(&db, new, limit).await
         })

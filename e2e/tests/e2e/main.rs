@@ -18,6 +18,7 @@ mod pipeline;
 mod queries;
 mod recovery;
 mod upload;
+mod webhooks;
 
 // Worker processes: crashes, graceful shutdown, dead letters, several workers on one queue.
 mod budget;

@@ -30,6 +30,8 @@ pub struct Model {
     /// How many chunks the file was split into for parallel processing; 0 when it is
     /// processed whole (or not planned yet).
     pub chunk_count: i32,
+    /// Where this file's webhook notifications go instead of the client's webhook URL.
+    pub callback_url: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -5,3 +5,6 @@ pub mod file_chunks;
 pub mod files;
 pub mod redrives;
 pub mod results;
+pub mod webhook_attempts;
+pub mod webhook_deliveries;
+pub mod webhooks;

@@ -237,7 +237,7 @@ impl Resolve for GuardedDns {
 /// True for addresses on the public internet: not loopback, private, link-local (cloud
 /// metadata), CGNAT, multicast, unspecified, documentation, benchmarking or reserved, in IPv4,
 /// IPv6 or IPv6 forms embedding IPv4 (mapped, NAT64, 6to4).
-pub(crate) fn is_public(ip: IpAddr) -> bool {
+pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
