@@ -4,6 +4,7 @@
 #![expect(clippy::expect_used, reason = "tests")]
 
 mod cases;
+mod images;
 mod realworld;
 mod safety;
 

@@ -3,7 +3,10 @@
 //! `relative.test`, for benchmarks with many hosts); unknown names answer 404 everywhere.
 //!
 //! On every host a last path segment `{w}x{h}.{png,ico,gif,svg}` (any case) is an image of
-//! that size, so pages link to `/i/32x32.png` and get a real 32x32 PNG.
+//! that size, so pages link to `/i/32x32.png` and get a real 32x32 PNG; under a `/dark/`
+//! folder, a PNG is its dark variant (other colours, other bytes). Images depend only on
+//! their size and palette: the same request always gives the same bytes, and two hosts
+//! serving the same size serve the same bytes.
 //!
 //! The real-world scenarios (`hang`, `tls-stall`, `refused`, `nxdomain`, `server-error`,
 //! `forbidden`, `trickle`, `redirects`, `large-page`) fail or slow the resolver the way dead
@@ -58,6 +61,9 @@ pub const SCENARIOS: &[&str] = &[
     "trickle",
     "redirects",
     "large-page",
+    "dark",
+    "apple-unlinked",
+    "multi-ico",
 ];
 
 /// Names under this suffix do not exist for a resolver given [`NXDOMAIN_OVERRIDE`]; the
@@ -296,6 +302,7 @@ fn asset(path: &str) -> Option<Reply> {
         return None;
     }
     Some(match extension {
+        "png" if path.contains("/dark/") => full(200, "image/png", images::dark_png(width, height)),
         "png" => full(200, "image/png", images::png(width, height)),
         "ico" => full(200, "image/x-icon", images::ico(&[width])),
         "gif" => full(
@@ -471,6 +478,33 @@ pub fn reply(request: &Request) -> Reply {
         ("metadata", "/latest/meta-data/") => Some(full(200, "text/plain", "ami-id\nhostname\n")),
         ("metadata", "/favicon.ico") => Some(full(200, "image/x-icon", images::ico(&[16]))),
         ("bad-cert", "/") => Some(page(r#"<link rel="icon" href="/i/32x32.png">"#)),
+        // A light icon, its dark variant for `prefers-color-scheme: dark`, and a manifest
+        // whose only icon is a larger dark one: the light icon is the choice.
+        ("dark", "/") => Some(page(concat!(
+            r#"<link rel="icon" href="/i/32x32.png">"#,
+            r#"<link rel="icon" media="(prefers-color-scheme: dark)" href="/i/dark/32x32.png">"#,
+            r#"<link rel="manifest" href="/site.webmanifest">"#,
+        ))),
+        ("dark", "/site.webmanifest") => Some(full(
+            200,
+            "application/manifest+json",
+            r#"{"name": "dark", "icons": [
+                {"src": "/i/dark/192x192.png", "sizes": "192x192", "purpose": "any dark"}
+            ]}"#,
+        )),
+        // Links only a 16x16 icon, and serves a 180x180 one where Safari looks, unlinked, the
+        // same bytes under both names (as many sites do).
+        ("apple-unlinked", "/") => Some(page(r#"<link rel="icon" href="/i/16x16.png">"#)),
+        ("apple-unlinked", "/apple-touch-icon.png" | "/apple-touch-icon-precomposed.png") => {
+            Some(full(200, "image/png", images::png(180, 180)))
+        }
+        // Nothing linked; /favicon.ico holds four sizes.
+        ("multi-ico", "/") => Some(page("")),
+        ("multi-ico", "/favicon.ico") => Some(full(
+            200,
+            "image/x-icon",
+            images::ico(&[16, 32, 48, 256]),
+        )),
         _ => None,
     };
     specific.or_else(|| asset(path)).unwrap_or_else(not_found)
@@ -493,6 +527,56 @@ mod tests {
         assert_eq!(handshake("www.tls-stall-3.test"), Handshake::Stall);
         assert_eq!(handshake("refused.test"), Handshake::Reset);
         assert_eq!(handshake("hang-1.test"), Handshake::Complete);
+    }
+
+    fn body(reply: Reply) -> Vec<u8> {
+        match reply {
+            Reply::Full { status, body, .. } => {
+                assert_eq!(status, 200);
+                body
+            }
+            other => panic!("expected a full reply, got {other:?}"),
+        }
+    }
+
+    fn get(host: &str, path: &str) -> Vec<u8> {
+        body(reply(&Request {
+            scheme: "https",
+            host: host.to_owned(),
+            path: path.to_owned(),
+        }))
+    }
+
+    #[test]
+    fn every_scenario_is_listed_once() {
+        for (index, scenario) in SCENARIOS.iter().enumerate() {
+            assert!(!SCENARIOS[..index].contains(scenario), "{scenario} twice");
+        }
+        for scenario in ["dark", "apple-unlinked", "multi-ico"] {
+            assert!(SCENARIOS.contains(&scenario), "{scenario}");
+        }
+    }
+
+    #[test]
+    fn identical_requests_give_identical_bytes_and_sites_share_sizes() {
+        assert_eq!(
+            get("static.test", "/abs/3/48x48.png"),
+            get("static.test", "/abs/4/48x48.png")
+        );
+        assert_eq!(
+            get("relative.test", "/i/32x32.png"),
+            get("relative-9.test", "/i/32x32.png")
+        );
+        assert_eq!(get("x.test", "/a/7x9.gif"), get("x.test", "/a/7x9.gif"));
+        assert_eq!(
+            get("multi-ico.test", "/favicon.ico"),
+            images::ico(&[16, 32, 48, 256])
+        );
+        assert_ne!(
+            get("dark.test", "/i/32x32.png"),
+            get("dark.test", "/i/dark/32x32.png"),
+            "a dark variant has bytes of its own"
+        );
     }
 
     #[test]
