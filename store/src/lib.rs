@@ -7,7 +7,7 @@
 //! writes of a file), [`transitions`] (the one rule for a file's status), [`leases`] (which
 //! worker holds a file or a chunk), [`results`], [`cache`] (recent results to copy),
 //! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget) and
-//! [`announcements`] (which files reached SNS). [`errors`] tells outages from refusals and
+//! [`announcements`] (which files reached SNS), [`sessions`] (browser sign-ins). [`errors`] tells outages from refusals and
 //! retries the former. This crate knows nothing of HTTP, AWS or the resolver.
 
 pub mod announcements;
@@ -19,6 +19,7 @@ pub mod files;
 pub mod leases;
 pub mod redrives;
 pub mod results;
+pub mod sessions;
 pub mod transitions;
 
 // Text as PostgreSQL can store it: the rule lives with the readers that first cut entries

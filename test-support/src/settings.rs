@@ -7,7 +7,7 @@ use common::{
     ApiConfig, WorkerConfig,
     config::{
         ApiAwsSettings, ApiSettings, AwsConnection, DatabaseSettings, LimitsSettings, LogFormat,
-        ObservabilitySettings, ResolverSettings, WorkerAwsSettings, WorkerSettings,
+        ObservabilitySettings, ResolverSettings, SessionSettings, WorkerAwsSettings, WorkerSettings,
     },
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -119,6 +119,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
             upload_buffer_bytes: 64 * 1024 * 1024,
             auth_failure_limit: 20,
             auth_failure_window: Duration::from_secs(60),
+            session: SessionSettings::default(),
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -219,6 +220,11 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
         (
             "AUTH_FAILURE_WINDOW_SECS",
             api.auth_failure_window.as_secs().to_string(),
+        ),
+        ("SESSION_TTL_SECS", api.session.ttl.as_secs().to_string()),
+        (
+            "SESSION_COOKIE_SECURE",
+            api.session.cookie_secure.to_string(),
         ),
     ]);
     env
@@ -366,6 +372,7 @@ mod tests {
                 upload_buffer_bytes: 64 * 1024 * 1024,
                 auth_failure_limit: 20,
                 auth_failure_window: Duration::from_secs(60),
+                session: SessionSettings::default(),
             },
             worker: WorkerSettings {
                 file_concurrency: 3,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{
     ApiAwsSettings, ConfigError, DatabaseSettings, LimitsSettings, LogFormat,
-    ObservabilitySettings, env::Env,
+    ObservabilitySettings, SessionSettings, env::Env,
 };
 
 /// Everything the api reads at start.
@@ -101,6 +101,8 @@ pub struct ApiSettings {
     pub auth_failure_limit: u32,
     /// `AUTH_FAILURE_WINDOW_SECS` (default 60): the window of `AUTH_FAILURE_LIMIT`.
     pub auth_failure_window: Duration,
+    /// The dashboard's browser sessions.
+    pub session: SessionSettings,
 }
 
 impl ApiSettings {
@@ -133,6 +135,7 @@ impl ApiSettings {
             auth_failure_window: Duration::from_secs(
                 env.positive_or("AUTH_FAILURE_WINDOW_SECS", 60)?,
             ),
+            session: SessionSettings::read(env)?,
         })
     }
 }

@@ -17,6 +17,7 @@ mod openapi;
 mod pipeline;
 mod queries;
 mod recovery;
+mod session;
 mod upload;
 
 // Worker processes: crashes, graceful shutdown, dead letters, several workers on one queue.

@@ -5,3 +5,4 @@ pub mod file_chunks;
 pub mod files;
 pub mod redrives;
 pub mod results;
+pub mod sessions;
