@@ -8,7 +8,7 @@ use utoipa::{
     },
 };
 
-use crate::routes::{file_endpoints as files, health, jobs, metrics};
+use crate::routes::{file_counts, file_endpoints as files, health, jobs, metrics, session};
 
 /// The API's OpenAPI document, served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -19,9 +19,10 @@ use crate::routes::{file_endpoints as files, health, jobs, metrics};
         files::download_file, files::file_source,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready, health::openapi, metrics::metrics,
+        session::sign_in, session::current_session, session::sign_out, file_counts::file_counts,
     ),
     modifiers(&BearerAuth, &Limits),
-    tags((name = "files"), (name = "jobs"), (name = "operations"))
+    tags((name = "files"), (name = "jobs"), (name = "session"), (name = "operations"))
 )]
 pub struct ApiDoc;
 
@@ -147,6 +148,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 14);
+        assert_eq!(operations, 18);
     }
 }

@@ -3,10 +3,13 @@
 //! body limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
+pub mod file_counts;
 pub mod file_endpoints;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod page;
+pub mod session;
 
 use std::time::Instant;
 
@@ -113,6 +116,9 @@ pub fn router(state: AppState) -> Router {
         .merge(file_endpoints::router())
         .merge(jobs::router())
         .merge(metrics::router())
+        .merge(session::router())
+        .merge(file_counts::router())
+        .merge(page::router())
         .layer(time_limit(api.request_timeout));
     Router::new()
         .merge(uploads)
