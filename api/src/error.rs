@@ -52,6 +52,15 @@ pub enum ApiError {
     /// Unknown id, or one that belongs to another client (the two are indistinguishable).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The resource's state does not allow the action (HTTP 409): cancelling a finished
+    /// file, retrying one that is not COMPLETED with failures.
+    #[error("{message}")]
+    Conflict {
+        /// Stable, machine-readable reason.
+        code: &'static str,
+        /// Why, for people.
+        message: String,
+    },
     /// No endpoint has this path.
     #[error("no endpoint at {0}")]
     UnknownPath(String),
@@ -168,6 +177,7 @@ impl ApiError {
             Self::Forbidden(_) | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::UnknownPath(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyDomains { .. } | Self::Unprocessable { .. } => {
@@ -187,7 +197,9 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Unprocessable { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::Conflict { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::CsrfFailed => "csrf_failed",

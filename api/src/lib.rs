@@ -9,7 +9,9 @@
 pub mod auth;
 pub mod auth_failures;
 pub mod csv_export;
+pub mod downloads;
 pub mod error;
+pub mod file_objects;
 pub mod intake;
 pub mod openapi;
 pub mod publish;

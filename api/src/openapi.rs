@@ -8,7 +8,9 @@ use utoipa::{
     },
 };
 
-use crate::routes::{file_counts, file_endpoints as files, health, jobs, metrics, session};
+use crate::routes::{
+    file_actions as actions, file_counts, file_endpoints as files, health, jobs, metrics, session,
+};
 
 /// The API's OpenAPI document, served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -17,6 +19,7 @@ use crate::routes::{file_counts, file_endpoints as files, health, jobs, metrics,
     paths(
         files::upload_file, files::get_file, files::list_files, files::file_results,
         files::download_file, files::file_source,
+        actions::cancel_file, actions::retry_file, actions::delete_file,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready, health::openapi, metrics::metrics,
         session::sign_in, session::current_session, session::sign_out, file_counts::file_counts,
@@ -148,6 +151,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 18);
+        assert_eq!(operations, 21);
     }
 }

@@ -1,12 +1,12 @@
 //! Announcing stored files on SNS, and re-announcing those whose first publish failed, so
-//! that no accepted file is ever lost.
+//! that no accepted file is ever lost; and announcing retries of a file's failed results.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::Utc;
-use common::event::{FILE_UPLOADED, FileEvent};
+use common::event::{FILE_RETRY_REQUESTED, FILE_UPLOADED, FileEvent};
 use entity::files;
 use store::announcements::{self, Unannounced};
 use tokio_util::sync::CancellationToken;
@@ -18,11 +18,36 @@ const REPUBLISH_BATCH: u64 = 50;
 
 /// Publishes the event of `file` to the topic, with `eventType` and `fileId` attributes.
 pub async fn publish_file_event(state: &AppState, file: &files::Model) -> anyhow::Result<()> {
-    let event = FileEvent {
+    publish(state, file, FILE_UPLOADED, event_of(file).to_json()).await
+}
+
+/// Asks the workers, through the same topic and queue as uploads, to resolve again the failed
+/// results of `file` that a retry marked ([`store::retries::begin`]).
+pub async fn publish_retry(state: &AppState, file: &files::Model) -> anyhow::Result<()> {
+    publish(
+        state,
+        file,
+        FILE_RETRY_REQUESTED,
+        event_of(file).to_retry_json(),
+    )
+    .await
+}
+
+fn event_of(file: &files::Model) -> FileEvent {
+    FileEvent {
         file_id: file.id,
         s3_bucket: file.s3_bucket.clone(),
         s3_key: file.s3_key.clone(),
-    };
+    }
+}
+
+/// Publishes `body` about `file` to the topic, with `eventType` and `fileId` attributes.
+async fn publish(
+    state: &AppState,
+    file: &files::Model,
+    event_type: &str,
+    body: String,
+) -> anyhow::Result<()> {
     let attribute = |value: &str| {
         MessageAttributeValue::builder()
             .data_type("String")
@@ -34,12 +59,12 @@ pub async fn publish_file_event(state: &AppState, file: &files::Model) -> anyhow
         .sns
         .publish()
         .topic_arn(&state.settings.aws.topic_arn)
-        .message(event.to_json())
-        .message_attributes("eventType", attribute(FILE_UPLOADED)?)
+        .message(body)
+        .message_attributes("eventType", attribute(event_type)?)
         .message_attributes("fileId", attribute(&file.id.to_string())?)
         .send()
         .await
-        .context("failed to publish the file event to SNS")?;
+        .with_context(|| format!("failed to publish the {event_type} event to SNS"))?;
     Ok(())
 }
 

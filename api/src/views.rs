@@ -63,7 +63,7 @@ pub struct FileView {
     pub file_type: FileType,
     /// Its size in bytes.
     pub size_bytes: i64,
-    /// `PENDING`, `PROCESSING`, `COMPLETED` or `FAILED`.
+    /// `PENDING`, `PROCESSING`, `COMPLETED`, `FAILED` or `CANCELLED`.
     pub status: FileStatus,
     /// Why it failed, when it did.
     pub error_message: Option<String>,

@@ -8,6 +8,19 @@ use uuid::Uuid;
 /// The `eventType` message attribute of a [`FileEvent`].
 pub const FILE_UPLOADED: &str = "file.uploaded";
 
+/// The `eventType` message attribute of a retry request ([`FileEvent::to_retry_json`]).
+pub const FILE_RETRY_REQUESTED: &str = "file.retry_requested";
+
+/// Where the worker writes chunk `number` of a large file `file_id`, in the file's bucket.
+pub fn chunk_object_key(file_id: Uuid, number: usize) -> String {
+    format!("{}{number:05}.json", chunk_objects_prefix(file_id))
+}
+
+/// The prefix of every chunk object of file `file_id`: what deleting the file removes.
+pub fn chunk_objects_prefix(file_id: Uuid) -> String {
+    format!("chunks/{file_id}/")
+}
+
 /// "File `file_id` is stored at `s3://s3_bucket/s3_key` and waits to be processed."
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,6 +57,23 @@ impl FileEvent {
     /// Parses an SQS body, raw or wrapped in an SNS notification envelope.
     pub fn from_sqs_body(body: &str) -> Result<Self, InvalidEvent> {
         from_sqs_body(body)
+    }
+
+    /// The JSON body of a retry request of the file's failed results: the file's event with
+    /// `"retry": true`, which workers read as a retry and workers of before read as the file
+    /// again (harmless: it has no entry without a result).
+    pub fn to_retry_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Retry<'a> {
+            #[serde(flatten)]
+            event: &'a FileEvent,
+            retry: bool,
+        }
+        serde_json::to_string(&Retry {
+            event: self,
+            retry: true,
+        })
+        .unwrap_or_default()
     }
 }
 

@@ -116,7 +116,7 @@ fn describe() {
     );
     describe_counter!(
         FILES_FINISHED,
-        "Files that reached a terminal status (completed or failed)"
+        "Files that reached a terminal status (completed, failed or cancelled)"
     );
     describe_counter!(
         DOMAINS_RESOLVED,

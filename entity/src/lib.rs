@@ -7,5 +7,5 @@
 pub mod entities;
 mod values;
 
-pub use entities::{clients, file_chunks, files, redrives, results, sessions};
+pub use entities::{clients, file_chunks, files, redrives, result_retries, results, sessions};
 pub use values::{FileStatus, FileType, ResultStatus};

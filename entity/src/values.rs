@@ -3,7 +3,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where a file is in the pipeline. `Completed` and `Failed` are terminal.
+/// Where a file is in the pipeline. `Completed`, `Failed` and `Cancelled` are terminal (a
+/// COMPLETED file is reopened only by a retry of its failed results).
 #[derive(
     Clone,
     Copy,
@@ -32,12 +33,15 @@ pub enum FileStatus {
     /// The file could not be processed; `error_message` says why.
     #[sea_orm(string_value = "FAILED")]
     Failed,
+    /// Its owner cancelled it while PENDING or PROCESSING; the results recorded before stay.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
 }
 
 impl FileStatus {
     /// True for the statuses a file never leaves.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 
     /// The name used in the database, the API and query strings.
@@ -47,6 +51,7 @@ impl FileStatus {
             Self::Processing => "PROCESSING",
             Self::Completed => "COMPLETED",
             Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
         }
     }
 }
@@ -61,6 +66,7 @@ impl std::str::FromStr for FileStatus {
             "PROCESSING" => Ok(Self::Processing),
             "COMPLETED" => Ok(Self::Completed),
             "FAILED" => Ok(Self::Failed),
+            "CANCELLED" => Ok(Self::Cancelled),
             _ => Err(UnknownValue(s.to_owned())),
         }
     }

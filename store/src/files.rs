@@ -203,7 +203,7 @@ pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<(), Tran
 }
 
 /// Marks a file that cannot be processed FAILED with `reason` (worker or DLQ consumer). A file
-/// that is COMPLETED or FAILED already, or gone, keeps what it has: the rule refuses the
+/// that is COMPLETED, FAILED or CANCELLED already, or gone, keeps what it has: the rule refuses the
 /// change, which is expected here (a late message of a finished file), so it is no error.
 /// True when this call made the file FAILED.
 pub async fn fail(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Result<bool, DbErr> {

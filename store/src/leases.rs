@@ -30,13 +30,16 @@ pub enum Work {
         /// From 0.
         number: i32,
     },
+    /// A retry of a COMPLETED file's failed results ([`crate::retries`]), held on the file's
+    /// own lease whether the file was split into chunks or not.
+    Retry(Uuid),
 }
 
 impl Work {
     /// The file the work belongs to.
     pub fn file_id(self) -> Uuid {
         match self {
-            Self::File(file_id) | Self::Chunk { file_id, .. } => file_id,
+            Self::File(file_id) | Self::Chunk { file_id, .. } | Self::Retry(file_id) => file_id,
         }
     }
 }
@@ -46,6 +49,7 @@ impl fmt::Display for Work {
         match self {
             Self::File(file_id) => write!(f, "file {file_id}"),
             Self::Chunk { file_id, number } => write!(f, "chunk {number} of file {file_id}"),
+            Self::Retry(file_id) => write!(f, "the retry of file {file_id}"),
         }
     }
 }
@@ -66,13 +70,13 @@ pub struct Lease {
 pub enum Claim {
     /// The lease is held now; `file` is the work's file as it was when claimed.
     Claimed(Box<files::Model>),
-    /// Nothing is left to do: the file is COMPLETED or FAILED, or the chunk done.
+    /// Nothing is left to do: the file is COMPLETED, FAILED or CANCELLED, or the chunk done.
     Finished,
     /// Another worker holds an unexpired lease on it.
     HeldElsewhere,
     /// The file was split into chunks, whose own messages carry the work.
     Planned,
-    /// No such file (deleted, or a message from elsewhere).
+    /// No such file (deleted by its owner, or a message from elsewhere).
     Missing,
 }
 
@@ -126,10 +130,11 @@ impl Lease {
     async fn try_claim(&self, db: &impl ConnectionTrait) -> Result<Claim, DbErr> {
         let file_id = self.work.file_id();
         match self.work {
-            Work::File(_) => {
-                let claim = Change::Claim {
-                    owner: self.owner,
-                    until: self.end(),
+            Work::File(_) | Work::Retry(_) => {
+                let (owner, until) = (self.owner, self.end());
+                let claim = match self.work {
+                    Work::Retry(_) => Change::ClaimRetry { owner, until },
+                    _ => Change::Claim { owner, until },
                 };
                 let outcome = match transitions::change(db, file_id, claim).await {
                     Ok(()) => None,
@@ -144,6 +149,7 @@ impl Lease {
                 Ok(match outcome {
                     None => Claim::Claimed(Box::new(file)),
                     Some(()) if file.status.is_terminal() => Claim::Finished,
+                    Some(()) if self.work == Work::Retry(file_id) => Claim::HeldElsewhere,
                     Some(()) if file.chunk_count > 0 => Claim::Planned,
                     Some(()) => Claim::HeldElsewhere,
                 })
@@ -202,7 +208,7 @@ impl Lease {
     ) -> Result<bool, DbErr> {
         let owner = until.map(|_| self.owner);
         let updated = match self.work {
-            Work::File(file_id) => {
+            Work::File(file_id) | Work::Retry(file_id) => {
                 files::Entity::update_many()
                     .col_expr(files::Column::LeaseOwner, Expr::value(owner))
                     .col_expr(files::Column::LeaseExpiresAt, Expr::value(until))
@@ -233,7 +239,7 @@ pub async fn live_until(
     work: Work,
 ) -> Result<Option<DateTime<Utc>>, DbErr> {
     let expires_at = match work {
-        Work::File(file_id) => files::Entity::find_by_id(file_id)
+        Work::File(file_id) | Work::Retry(file_id) => files::Entity::find_by_id(file_id)
             .one(db)
             .await?
             .filter(|file| !file.status.is_terminal())

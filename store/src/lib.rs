@@ -6,10 +6,13 @@
 //! By table or concern: [`clients`] (and their keys), [`files`] (uploads and the worker's
 //! writes of a file), [`transitions`] (the one rule for a file's status), [`leases`] (which
 //! worker holds a file or a chunk), [`results`], [`cache`] (recent results to copy),
-//! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget) and
-//! [`announcements`] (which files reached SNS), [`sessions`] (browser sign-ins). [`errors`] tells outages from refusals and
+//! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget),
+//! [`announcements`] (which files reached SNS), [`sessions`] (browser sign-ins), and what
+//! owners do to their files: [`actions`] (cancel, delete) and [`retries`] (resolve the failed
+//! results again). [`errors`] tells outages from refusals and
 //! retries the former. This crate knows nothing of HTTP, AWS or the resolver.
 
+pub mod actions;
 pub mod announcements;
 pub mod cache;
 pub mod chunks;
@@ -19,6 +22,7 @@ pub mod files;
 pub mod leases;
 pub mod redrives;
 pub mod results;
+pub mod retries;
 pub mod sessions;
 pub mod transitions;
 

@@ -28,7 +28,8 @@ impl Progress {
 /// The `redrives` key of a file (-1) or of its chunk.
 fn redrive_key(work: Work) -> i32 {
     match work {
-        Work::File(_) => -1,
+        // A retry makes no new rows; its budget is the file's.
+        Work::File(_) | Work::Retry(_) => -1,
         Work::Chunk { number, .. } => number,
     }
 }
@@ -37,7 +38,7 @@ fn redrive_key(work: Work) -> i32 {
 /// terminal file, a done chunk).
 pub async fn progress(db: &DatabaseConnection, work: Work) -> Result<Option<Progress>, DbErr> {
     let recorded = match work {
-        Work::File(file_id) => files::Entity::find_by_id(file_id)
+        Work::File(file_id) | Work::Retry(file_id) => files::Entity::find_by_id(file_id)
             .one(db)
             .await?
             .filter(|file| !file.status.is_terminal())

@@ -183,7 +183,8 @@ fn refused_row(row: results::Model, error: &DbErr) -> results::Model {
 }
 
 /// Writes a batch of results of `work` (a file, or a chunk of one), skipping
-/// domains already recorded, and adds exactly the rows written to the counters, trying again
+/// domains already recorded, and adds exactly the rows written to the counters (nothing is
+/// written once the file is no longer PROCESSING: cancelled or deleted), trying again
 /// after outages. When the database refuses the batch for its data, the rows are written one
 /// at a time and each one it refuses becomes a failed result saying so; only a refusal of
 /// that too (nothing of the file can be stored) is returned, as a permanent error.
@@ -234,6 +235,18 @@ async fn insert_results(
 ) -> Result<u64, DbErr> {
     let file_id = work.file_id();
     let txn = db.begin().await?;
+    // Held until commit, so a cancel or delete waits for this batch, and a batch after one
+    // writes nothing: what was recorded stays, nothing is added.
+    let status: Option<FileStatus> = files::Entity::find_by_id(file_id)
+        .select_only()
+        .column(files::Column::Status)
+        .lock_shared()
+        .into_tuple()
+        .one(&txn)
+        .await?;
+    if status != Some(FileStatus::Processing) {
+        return Ok(0);
+    }
     let (mut succeeded, mut failed) = (0, 0);
     for part in rows.chunks(rows_per_insert(results::Column::iter().count())) {
         let inserted = match results::Entity::insert_many(part.iter().cloned().map(active_result))

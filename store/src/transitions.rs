@@ -3,13 +3,16 @@
 //! A file is created PENDING ([`crate::files::insert_pending`]); from there a worker claims it
 //! (PROCESSING), another worker may take it over when the holder's lease lapses (PROCESSING
 //! again), and it ends COMPLETED when every entry has a result or FAILED when it cannot be
-//! processed (by the worker, or by the DLQ consumer, from PENDING or PROCESSING). COMPLETED and
-//! FAILED are final: a late or duplicated message can never move a file back. [`allowed`] says
-//! so once; [`change`] derives its SQL condition from it and turns a refused change into a
-//! [`TransitionError::Refused`].
+//! processed (by the worker, or by the DLQ consumer, from PENDING or PROCESSING). Its owner may
+//! cancel it while PENDING or PROCESSING (CANCELLED). COMPLETED, FAILED and CANCELLED are
+//! final, with one exception that only a retry makes ([`Change::Reopen`]): a COMPLETED file
+//! with failed results goes back to PROCESSING while those are resolved again, then COMPLETED
+//! again. A late or duplicated message can never move a file back. [`allowed`] says so once;
+//! [`change`] derives its SQL condition from it (and from which change may leave which status,
+//! [`Change::permits`]) and turns a refused change into a [`TransitionError::Refused`].
 
 use chrono::{DateTime, Utc};
-use entity::{FileStatus, ResultStatus, files, results};
+use entity::{FileStatus, ResultStatus, files, result_retries, results};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter, QuerySelect,
     QueryTrait,
@@ -25,7 +28,7 @@ use crate::{
 
 /// Whether a file may go from `from` to `to`: the whole life of a file in one place.
 pub fn allowed(from: FileStatus, to: FileStatus) -> bool {
-    use FileStatus::{Completed, Failed, Pending, Processing};
+    use FileStatus::{Cancelled, Completed, Failed, Pending, Processing};
     matches!(
         (from, to),
         // A worker claims a new file.
@@ -36,14 +39,11 @@ pub fn allowed(from: FileStatus, to: FileStatus) -> bool {
         | (Processing, Completed)
         // It cannot be processed (unreadable, refused, dead-lettered without progress).
         | (Pending | Processing, Failed)
+        // Its owner cancelled it.
+        | (Pending | Processing, Cancelled)
+        // Its owner asked for its failed results to be resolved again (a retry, only).
+        | (Completed, Processing)
     )
-}
-
-/// The statuses a file may reach `to` from.
-fn sources(to: FileStatus) -> Vec<FileStatus> {
-    FileStatus::iter()
-        .filter(|from| allowed(*from, to))
-        .collect()
 }
 
 /// A status change that [`allowed`] refuses.
@@ -61,7 +61,7 @@ pub struct RefusedTransition {
 /// Why a status change was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionError {
-    /// The rule refuses it: the file is COMPLETED or FAILED already, say.
+    /// The rule refuses it: the file is COMPLETED, FAILED or CANCELLED already, say.
     #[error(transparent)]
     Refused(#[from] RefusedTransition),
     /// The status allows it, but the caller does not hold the file (another worker's lease
@@ -107,16 +107,51 @@ pub enum Change<'a> {
         /// Why, for users.
         reason: &'a str,
     },
+    /// To CANCELLED, asked by the file's owner: its lease is cleared, so the worker holding it
+    /// loses it and stops at its next batch; what was recorded stays.
+    Cancel,
+    /// COMPLETED to PROCESSING: a retry of its failed results begins. The one change that
+    /// leaves COMPLETED ([`crate::retries::begin`]).
+    Reopen,
+    /// PROCESSING (reopened by a retry) to PROCESSING held by `owner` until `until`, when its
+    /// lease is takeable: a worker takes up a retry, whether the file was split into chunks
+    /// or not.
+    ClaimRetry {
+        /// The worker taking it.
+        owner: Uuid,
+        /// When its lease ends unless renewed.
+        until: DateTime<Utc>,
+    },
 }
 
 impl Change<'_> {
     /// The status it leads to.
     pub fn target(&self) -> FileStatus {
         match self {
-            Self::Claim { .. } => FileStatus::Processing,
+            Self::Claim { .. } | Self::Reopen | Self::ClaimRetry { .. } => FileStatus::Processing,
             Self::Complete { .. } => FileStatus::Completed,
             Self::Fail { .. } => FileStatus::Failed,
+            Self::Cancel => FileStatus::Cancelled,
         }
+    }
+
+    /// Whether this change may be made from `from`: [`allowed`] says which moves exist, and
+    /// COMPLETED to PROCESSING is a [`Change::Reopen`]'s alone (a late claim never reopens a
+    /// file), while a [`Change::ClaimRetry`] takes up only a file a retry reopened.
+    pub fn permits(&self, from: FileStatus) -> bool {
+        allowed(from, self.target())
+            && match self {
+                Self::Reopen => from == FileStatus::Completed,
+                Self::ClaimRetry { .. } => from == FileStatus::Processing,
+                _ => from != FileStatus::Completed,
+            }
+    }
+
+    /// The statuses this change may be made from.
+    fn sources(&self) -> Vec<FileStatus> {
+        FileStatus::iter()
+            .filter(|from| self.permits(*from))
+            .collect()
     }
 }
 
@@ -129,6 +164,15 @@ fn count_results(file_id: Uuid, status: ResultStatus) -> Expr {
         .filter(results::Column::Status.eq(status))
         .into_query();
     Expr::SubQuery(None, Box::new(select.into()))
+}
+
+/// The pending retries of `file_id`, as a subquery.
+fn pending_retries(file_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    result_retries::Entity::find()
+        .select_only()
+        .expr(Expr::val(1))
+        .filter(result_retries::Column::FileId.eq(file_id))
+        .into_query()
 }
 
 /// Makes `change` to file `file_id` when [`allowed`] permits it from the file's status and
@@ -147,15 +191,21 @@ pub async fn change(
         .col_expr(files::Column::Status, Expr::value(to))
         .col_expr(files::Column::UpdatedAt, Expr::value(now))
         .filter(files::Column::Id.eq(file_id))
-        .filter(files::Column::Status.is_in(sources(to)));
+        .filter(files::Column::Status.is_in(change.sources()));
     update = match change {
         Change::Claim { owner, until } => update
             .col_expr(files::Column::LeaseOwner, Expr::value(owner))
             .col_expr(files::Column::LeaseExpiresAt, Expr::value(until))
             .filter(files::Column::ChunkCount.eq(0))
             .filter(takeable_file(owner, now)),
+        Change::ClaimRetry { owner, until } => update
+            .col_expr(files::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(files::Column::LeaseExpiresAt, Expr::value(until))
+            .filter(takeable_file(owner, now)),
         Change::Complete { owner } => {
             let update = update
+                // A result that a retry resolves again is not final yet.
+                .filter(Expr::exists(pending_retries(file_id)).not())
                 .col_expr(
                     files::Column::SucceededCount,
                     count_results(file_id, ResultStatus::Success),
@@ -184,6 +234,13 @@ pub async fn change(
             .col_expr(files::Column::LeaseOwner, Expr::value(no_owner))
             .col_expr(files::Column::LeaseExpiresAt, Expr::value(no_end))
             .col_expr(files::Column::ProcessedAt, Expr::value(now)),
+        Change::Cancel => update
+            .col_expr(files::Column::LeaseOwner, Expr::value(no_owner))
+            .col_expr(files::Column::LeaseExpiresAt, Expr::value(no_end))
+            .col_expr(files::Column::ProcessedAt, Expr::value(now)),
+        Change::Reopen => update
+            .col_expr(files::Column::LeaseOwner, Expr::value(no_owner))
+            .col_expr(files::Column::LeaseExpiresAt, Expr::value(no_end)),
     };
     if update.exec(db).await?.rows_affected == 1 {
         return Ok(());
@@ -196,7 +253,7 @@ pub async fn change(
         .await?;
     match status {
         None => Err(TransitionError::Missing(file_id)),
-        Some(from) if !allowed(from, to) => Err(RefusedTransition { file_id, from, to }.into()),
+        Some(from) if !change.permits(from) => Err(RefusedTransition { file_id, from, to }.into()),
         Some(_) => Err(TransitionError::NotHeld(file_id)),
     }
 }
@@ -210,7 +267,7 @@ mod tests {
 
     #[test]
     fn finished_files_never_change_and_nothing_skips_processing() {
-        use FileStatus::{Completed, Failed, Pending, Processing};
+        use FileStatus::{Cancelled, Completed, Failed, Pending, Processing};
         for from in FileStatus::iter() {
             for to in FileStatus::iter() {
                 let expected = matches!(
@@ -220,13 +277,40 @@ mod tests {
                         | (Processing, Completed)
                         | (Pending, Failed)
                         | (Processing, Failed)
+                        | (Pending, Cancelled)
+                        | (Processing, Cancelled)
+                        | (Completed, Processing)
                 );
                 assert_eq!(allowed(from, to), expected, "{from:?} -> {to:?}");
             }
         }
-        assert!(!allowed(Completed, Processing));
         assert!(!allowed(Pending, Completed));
         assert!(!allowed(Failed, Pending));
+        assert!(
+            !allowed(Cancelled, Processing),
+            "a cancelled file stays cancelled"
+        );
+        assert!(
+            !allowed(Completed, Cancelled),
+            "a finished file is not cancelled"
+        );
+        for status in [Completed, Failed, Cancelled] {
+            assert!(status.is_terminal(), "{status:?}");
+        }
+    }
+
+    /// COMPLETED to PROCESSING exists for a retry only: no claim of a worker reopens a file.
+    #[test]
+    fn only_a_retry_reopens_a_completed_file() {
+        let (owner, until) = (Uuid::nil(), Utc::now());
+        assert!(Change::Reopen.permits(FileStatus::Completed));
+        for from in FileStatus::iter().filter(|from| *from != FileStatus::Completed) {
+            assert!(!Change::Reopen.permits(from), "{from:?}");
+        }
+        assert!(!Change::Claim { owner, until }.permits(FileStatus::Completed));
+        assert!(!Change::ClaimRetry { owner, until }.permits(FileStatus::Completed));
+        assert!(!Change::ClaimRetry { owner, until }.permits(FileStatus::Pending));
+        assert!(Change::ClaimRetry { owner, until }.permits(FileStatus::Processing));
     }
 
     async fn database() -> DatabaseConnection {
@@ -290,11 +374,14 @@ mod tests {
                 Change::Complete { owner: Some(owner) },
                 Change::Complete { owner: None },
                 Change::Fail { reason: "why" },
+                Change::Cancel,
+                Change::Reopen,
+                Change::ClaimRetry { owner, until },
             ] {
                 let id = file(&db, from, Some(owner)).await;
                 let to = change.target();
                 let outcome = super::change(&db, id, change).await;
-                if allowed(from, to) {
+                if change.permits(from) {
                     assert!(outcome.is_ok(), "{from:?} -> {change:?}: {outcome:?}");
                     assert_eq!(status(&db, id).await, to);
                 } else {
@@ -347,6 +434,44 @@ mod tests {
             Err(TransitionError::Refused(_))
         ));
         assert_eq!(status(&db, id).await, FileStatus::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_file_is_never_processed_again_and_loses_its_lease() {
+        let db = database().await;
+        let owner = Uuid::now_v7();
+        let id = file(&db, FileStatus::Processing, Some(owner)).await;
+        change(&db, id, Change::Cancel).await.expect("cancels");
+        let row = files::Entity::find_by_id(id)
+            .one(&db)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.status, FileStatus::Cancelled);
+        assert_eq!((row.lease_owner, row.lease_expires_at), (None, None));
+        assert!(row.processed_at.is_some());
+        let until = Utc::now() + chrono::Duration::minutes(1);
+        for late in [
+            Change::Claim { owner, until },
+            Change::Complete { owner: Some(owner) },
+            Change::Complete { owner: None },
+            Change::Fail { reason: "late" },
+            Change::Cancel,
+            Change::Reopen,
+            Change::ClaimRetry { owner, until },
+        ] {
+            assert!(
+                matches!(
+                    change(&db, id, late).await,
+                    Err(TransitionError::Refused(RefusedTransition {
+                        from: FileStatus::Cancelled,
+                        ..
+                    }))
+                ),
+                "{late:?}"
+            );
+        }
+        assert_eq!(status(&db, id).await, FileStatus::Cancelled);
     }
 
     #[tokio::test]

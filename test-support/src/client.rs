@@ -131,17 +131,21 @@ impl ApiClient {
         }
     }
 
-    /// Polls `GET /files/{id}` until the file is COMPLETED or FAILED, or panics after 60 s.
+    /// Polls `GET /files/{id}` until the file is COMPLETED, FAILED or CANCELLED, or panics
+    /// after 60 s.
     pub async fn wait_until_terminal(&self, file_id: &str) -> Value {
         self.wait_until_terminal_within(file_id, Duration::from_secs(60))
             .await
     }
 
-    /// Polls `GET /files/{id}` until the file is COMPLETED or FAILED, or panics after
+    /// Polls `GET /files/{id}` until the file is COMPLETED, FAILED or CANCELLED, or panics after
     /// `timeout`.
     pub async fn wait_until_terminal_within(&self, file_id: &str, timeout: Duration) -> Value {
         self.wait_for_file(file_id, timeout, "terminal", |file| {
-            matches!(file["status"].as_str(), Some("COMPLETED" | "FAILED"))
+            matches!(
+                file["status"].as_str(),
+                Some("COMPLETED" | "FAILED" | "CANCELLED")
+            )
         })
         .await
     }

@@ -20,17 +20,26 @@ const CACHE_LOOKUP_BATCH: usize = 500;
 type CachedOutcome = Result<IconRecord, FailureRecord>;
 
 /// The result of each of `todo`, in the order they are answered, at most
-/// `WORKER_DOMAIN_CONCURRENCY` resolving at once across all files.
+/// `WORKER_DOMAIN_CONCURRENCY` resolving at once across all files; from the cache when
+/// `use_cache` and it holds a recent answer (a retry never uses it: it could copy the very
+/// failure being retried).
 pub fn answer_all(
     state: &Arc<WorkerState>,
     todo: Vec<Entry>,
+    use_cache: bool,
 ) -> impl Stream<Item = NewResult> + use<> {
     let (lookup, resolve) = (state.clone(), state.clone());
     futures::stream::iter(todo)
         .chunks(CACHE_LOOKUP_BATCH)
         .then(move |entries| {
             let state = lookup.clone();
-            async move { with_cached_outcomes(&state, entries).await }
+            async move {
+                if use_cache {
+                    with_cached_outcomes(&state, entries).await
+                } else {
+                    entries.into_iter().map(|entry| (entry, None)).collect()
+                }
+            }
         })
         .flat_map(futures::stream::iter)
         .map(move |(entry, cached)| {

@@ -55,7 +55,7 @@ pub async fn split(
         .enumerate()
         .map(|(number, entries)| NewChunk {
             number: i32::try_from(number).unwrap_or(i32::MAX),
-            s3_key: format!("chunks/{}/{number:05}.json", file.id),
+            s3_key: common::event::chunk_object_key(file.id, number),
             entries: entries
                 .iter()
                 .map(|entry| (entry.position, entry.key.clone()))

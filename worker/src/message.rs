@@ -1,6 +1,7 @@
-//! What arrives on the worker's queue: a file the api announced, or a chunk of a large file
-//! that a worker split. The api only ever sends the first ([`FileEvent`]); chunk messages are
-//! the worker's own.
+//! What arrives on the worker's queue: a file the api announced, a retry of a file's failed
+//! results the api asked for, or a chunk of a large file that a worker split. The api sends
+//! the first two ([`FileEvent`], with `"retry": true` for a retry); chunk messages are the
+//! worker's own.
 //!
 //! On the wire a chunk message is a file event naming the chunk's object plus `"chunk": n`,
 //! the body workers have always sent, so messages in flight during a deploy are read by old
@@ -18,6 +19,9 @@ pub enum WorkerMessage {
     File(FileEvent),
     /// A chunk of a large file, sent by the worker that split it.
     Chunk(ChunkMessage),
+    /// Resolve again the failed results of a file its owner retried
+    /// (`store::retries`).
+    Retry(FileEvent),
 }
 
 /// "Chunk `number` of file `file_id` has its entries at `s3://s3_bucket/s3_key`."
@@ -42,6 +46,8 @@ struct Body {
     s3_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     chunk: Option<i32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    retry: bool,
 }
 
 impl WorkerMessage {
@@ -52,18 +58,21 @@ impl WorkerMessage {
             s3_bucket,
             s3_key,
             chunk,
+            retry,
         } = common::event::from_sqs_body(body)?;
+        let event = FileEvent {
+            file_id,
+            s3_bucket,
+            s3_key,
+        };
         Ok(match chunk {
-            None => Self::File(FileEvent {
-                file_id,
-                s3_bucket,
-                s3_key,
-            }),
+            None if retry => Self::Retry(event),
+            None => Self::File(event),
             Some(number) => Self::Chunk(ChunkMessage {
                 file_id,
                 number,
-                s3_bucket,
-                s3_key,
+                s3_bucket: event.s3_bucket,
+                s3_key: event.s3_key,
             }),
         })
     }
@@ -71,14 +80,11 @@ impl WorkerMessage {
     /// The JSON body sent to the queue.
     pub fn to_json(&self) -> String {
         let body = match self.clone() {
-            Self::File(FileEvent {
-                file_id,
-                s3_bucket,
-                s3_key,
-            }) => Body {
-                file_id,
-                s3_bucket,
-                s3_key,
+            Self::File(event) | Self::Retry(event) => Body {
+                retry: matches!(self, Self::Retry(_)),
+                file_id: event.file_id,
+                s3_bucket: event.s3_bucket,
+                s3_key: event.s3_key,
                 chunk: None,
             },
             Self::Chunk(ChunkMessage {
@@ -91,6 +97,7 @@ impl WorkerMessage {
                 s3_bucket,
                 s3_key,
                 chunk: Some(number),
+                retry: false,
             },
         };
         // Serialising strings, a UUID and a number cannot fail.
@@ -101,6 +108,7 @@ impl WorkerMessage {
     pub fn work(&self) -> Work {
         match self {
             Self::File(event) => Work::File(event.file_id),
+            Self::Retry(event) => Work::Retry(event.file_id),
             Self::Chunk(chunk) => Work::Chunk {
                 file_id: chunk.file_id,
                 number: chunk.number,
@@ -164,6 +172,22 @@ mod tests {
         assert_eq!(chunk().to_json(), legacy, "and is what is sent");
         let wrapped = serde_json::json!({"Type": "Notification", "Message": legacy}).to_string();
         assert_eq!(WorkerMessage::from_sqs_body(&wrapped).unwrap(), chunk());
+    }
+
+    #[test]
+    fn a_retry_request_from_the_api_is_a_retry_message() {
+        let event = FileEvent {
+            file_id: Uuid::nil(),
+            s3_bucket: "bucket".into(),
+            s3_key: "uploads/x/a.csv".into(),
+        };
+        let message = WorkerMessage::from_sqs_body(&event.to_retry_json()).unwrap();
+        assert_eq!(message, WorkerMessage::Retry(event));
+        assert_eq!(message.work(), Work::Retry(Uuid::nil()));
+        assert_eq!(
+            WorkerMessage::from_sqs_body(&message.to_json()).unwrap(),
+            message
+        );
     }
 
     #[test]

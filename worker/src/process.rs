@@ -2,8 +2,12 @@
 //! total, split it into chunks when it is large ([`chunking`]), else answer the entries not
 //! recorded yet (the cache or the resolver, [`answers`]) and record them in batches, then
 //! complete it. A chunk: claim it, read its entries, answer and record them the same way,
-//! then finish it (the last chunk completes the file). Every step's database work is one call
-//! into the [`store`] data layer, which retries outages itself.
+//! then finish it (the last chunk completes the file). A retry: claim the file, read the
+//! failed results its owner asked to retry, resolve them again (never from the cache) and
+//! record each in place of the old one, then complete the file. Between two batches the
+//! worker looks whether the file is still PROCESSING: a file cancelled or deleted meanwhile is
+//! dropped there, its message deleted. Every step's database work is one call into the
+//! [`store`] data layer, which retries outages itself.
 
 use std::sync::Arc;
 
@@ -128,7 +132,7 @@ pub async fn process_message(
 ) -> Result<Outcome, ProcessError> {
     let lease = state.lease(message.work(), owner);
     let lease_on = match message {
-        WorkerMessage::File(_) => LeaseOn::File,
+        WorkerMessage::File(_) | WorkerMessage::Retry(_) => LeaseOn::File,
         WorkerMessage::Chunk(_) => LeaseOn::Chunk,
     };
     let file = match lease.claim(&state.db).await? {
@@ -146,6 +150,7 @@ pub async fn process_message(
     let outcome = match message {
         WorkerMessage::File(_) => process_file(state, queue, &file, &lease, stop).await,
         WorkerMessage::Chunk(chunk) => process_chunk(state, chunk, &lease, stop).await,
+        WorkerMessage::Retry(_) => process_retry(state, &file, &lease, stop).await,
     };
     if let Err(ProcessError::Transient(error)) = &outcome
         && error.chain().any(|cause| cause.is::<LostLease>())
@@ -176,13 +181,57 @@ async fn process_file(
         file.id = %file.id, entries.todo = todo.len(), entries.recorded = recorded.len(),
         "processing file {}", file.id
     );
-    if !answer_and_record(state, lease.work, todo, stop).await? {
-        return Ok(Outcome::Interrupted);
+    match answer_and_record(state, Writing::Results(lease.work), todo, stop).await? {
+        Run::Finished => {}
+        Run::Interrupted => return Ok(Outcome::Interrupted),
+        Run::Stopped => return Ok(stopped(file.id)),
     }
-    store::files::complete(&state.db, lease).await?;
+    complete(state, lease).await
+}
+
+/// Completes the file `lease` holds; a file cancelled or deleted meanwhile is dropped.
+async fn complete(state: &WorkerState, lease: &Lease) -> Result<Outcome, ProcessError> {
+    let file_id = lease.work.file_id();
+    match store::files::complete(&state.db, lease).await {
+        Ok(()) => {}
+        Err(TransitionError::Refused(refused)) if refused.from == FileStatus::Cancelled => {
+            return Ok(stopped(file_id));
+        }
+        Err(TransitionError::Missing(_)) => return Ok(stopped(file_id)),
+        Err(error) => return Err(error.into()),
+    }
     metrics::file_finished(FileStatus::Completed);
-    tracing::info!(file.id = %file.id, "completed file {}", file.id);
+    tracing::info!(file.id = %file_id, "completed file {file_id}");
     Ok(Outcome::Done)
+}
+
+/// The file was cancelled or deleted while this worker processed it: what was recorded
+/// stays, the message is deleted.
+fn stopped(file_id: Uuid) -> Outcome {
+    tracing::info!(file.id = %file_id, "file {file_id} was cancelled or deleted; dropping its message");
+    Outcome::Done
+}
+
+/// A retry of a COMPLETED file's failed results, claimed: resolve them again, record each in
+/// place of the old one, complete the file.
+async fn process_retry(
+    state: &Arc<WorkerState>,
+    file: &entity::files::Model,
+    lease: &Lease,
+    stop: &CancellationToken,
+) -> Result<Outcome, ProcessError> {
+    let pending = store::retries::pending(&state.db, file.id).await?;
+    tracing::info!(file.id = %file.id, entries.todo = pending.len(), "retrying {} failed results of file {}", pending.len(), file.id);
+    let todo = pending
+        .into_iter()
+        .map(|(position, key)| Entry::from_key(position, key))
+        .collect();
+    match answer_and_record(state, Writing::Retried(file.id), todo, stop).await? {
+        Run::Finished => {}
+        Run::Interrupted => return Ok(Outcome::Interrupted),
+        Run::Stopped => return Ok(stopped(file.id)),
+    }
+    complete(state, lease).await
 }
 
 /// A chunk of a large file, claimed: answer it and finish it.
@@ -202,8 +251,10 @@ async fn process_chunk(
     let recorded = store::results::recorded_domains(&state.db, file_id, Some(range)).await?;
     let todo = not_recorded(entries, &recorded);
     tracing::info!(file.id = %file_id, chunk = number, entries.todo = todo.len(), "processing chunk {number} of file {file_id}");
-    if !answer_and_record(state, lease.work, todo, stop).await? {
-        return Ok(Outcome::Interrupted);
+    match answer_and_record(state, Writing::Results(lease.work), todo, stop).await? {
+        Run::Finished => {}
+        Run::Interrupted => return Ok(Outcome::Interrupted),
+        Run::Stopped => return Ok(stopped(file_id)),
     }
     if store::chunks::finish_chunk(&state.db, lease).await? {
         metrics::file_finished(FileStatus::Completed);
@@ -220,33 +271,82 @@ fn not_recorded(entries: Vec<Entry>, recorded: &std::collections::HashSet<String
         .collect()
 }
 
-/// Answers `todo` and writes the results of `work` in batches. False when `stop`
-/// interrupted it; what was finished is written either way.
+/// Where the answers of a run go.
+#[derive(Debug, Clone, Copy)]
+enum Writing {
+    /// New results of a file or a chunk; the cache may answer.
+    Results(Work),
+    /// New outcomes of the failed results of a retried file, in place of the old ones; the
+    /// cache never answers (it could copy the very failure being retried).
+    Retried(Uuid),
+}
+
+impl Writing {
+    fn file_id(self) -> Uuid {
+        match self {
+            Self::Results(work) => work.file_id(),
+            Self::Retried(file_id) => file_id,
+        }
+    }
+}
+
+/// How a run of [`answer_and_record`] ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Run {
+    /// Everything was answered and written.
+    Finished,
+    /// `stop` interrupted it.
+    Interrupted,
+    /// The file is no longer PROCESSING (cancelled or deleted).
+    Stopped,
+}
+
+/// Answers `todo` and writes them in batches, looking after each batch whether the file is
+/// still PROCESSING. What was finished is written whatever ends the run.
 async fn answer_and_record(
     state: &Arc<WorkerState>,
-    work: Work,
+    writing: Writing,
     todo: Vec<Entry>,
     stop: &CancellationToken,
-) -> Result<bool, ProcessError> {
+) -> Result<Run, ProcessError> {
     let batch_size = state.settings.worker.result_batch_size;
-    let mut results = std::pin::pin!(answers::answer_all(state, todo));
+    let use_cache = matches!(writing, Writing::Results(_));
+    let mut results = std::pin::pin!(answers::answer_all(state, todo, use_cache));
     let mut batch = Vec::with_capacity(batch_size);
     loop {
         let next = tokio::select! {
             () = stop.cancelled() => {
-                record(state, work, batch).await?;
-                return Ok(false);
+                write(state, writing, batch).await?;
+                return Ok(Run::Interrupted);
             }
             next = results.next() => next,
         };
         let Some(result) = next else { break };
         batch.push(result);
         if batch.len() >= batch_size {
-            record(state, work, std::mem::take(&mut batch)).await?;
+            write(state, writing, std::mem::take(&mut batch)).await?;
+            if !store::actions::still_processing(&state.db, writing.file_id()).await? {
+                return Ok(Run::Stopped);
+            }
         }
     }
-    record(state, work, batch).await?;
-    Ok(true)
+    write(state, writing, batch).await?;
+    Ok(Run::Finished)
+}
+
+/// Writes a batch where `writing` says.
+async fn write(
+    state: &WorkerState,
+    writing: Writing,
+    batch: Vec<NewResult>,
+) -> Result<u64, ProcessError> {
+    match writing {
+        Writing::Results(work) => record(state, work, batch).await,
+        Writing::Retried(file_id) => store::retries::record_retried(&state.db, file_id, batch)
+            .await
+            .inspect(|written| metrics::results_written(*written))
+            .map_err(|error| ProcessError::database(error, "the results could not be stored")),
+    }
 }
 
 /// Writes a batch of results ([`store::results::record_results`]: outages retried, a refused

@@ -1,4 +1,5 @@
 //! `/files`: upload, look up, list, page through results, download, fetch the original.
+//! What owners do to a file afterwards (cancel, retry, delete) is [`super::file_actions`].
 
 use std::time::Duration;
 
@@ -6,14 +7,12 @@ use anyhow::Context;
 use aws_sdk_s3::presigning::PresigningConfig;
 use axum::{
     Router,
-    body::Body,
     extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{get, post},
 };
 use entity::{FileStatus, ResultStatus, files as file_rows};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use store::results::ResultsPage;
 use utoipa::{IntoParams, ToSchema};
@@ -22,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     Result,
     auth::AuthenticatedClient,
-    csv_export,
+    downloads::{self, DownloadFormat},
     error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody},
     intake,
     state::AppState,
@@ -40,8 +39,6 @@ const MAX_PAGE: u64 = 1_000_000_000;
 
 /// Largest `per_page` of results.
 const MAX_PER_PAGE: u64 = 1000;
-/// Rows fetched per database round trip while streaming a download.
-const DOWNLOAD_BATCH: u64 = 2000;
 /// Lifetime of presigned source URLs.
 const SOURCE_URL_TTL: Duration = Duration::from_secs(300);
 
@@ -210,7 +207,7 @@ fn paging(page: Option<u64>, size: (Option<u64>, &'static str, u64, u64)) -> Res
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `PENDING`, `PROCESSING`, `COMPLETED` or `FAILED` (any case).
+    /// `PENDING`, `PROCESSING`, `COMPLETED`, `FAILED` or `CANCELLED` (any case).
     status: Option<String>,
     /// Page number, from 1 (default 1).
     page: Option<u64>,
@@ -252,7 +249,9 @@ pub async fn list_files(
         .map_err(|e| {
             ApiError::bad_request(
                 "invalid_status",
-                format!("status: {e}; expected PENDING, PROCESSING, COMPLETED or FAILED"),
+                format!(
+                    "status: {e}; expected PENDING, PROCESSING, COMPLETED, FAILED or CANCELLED"
+                ),
             )
         })?;
     let (page, limit) = paging(query.page, (query.limit, "limit", 20, MAX_LIMIT))?;
@@ -373,47 +372,23 @@ pub async fn file_results(
     Ok(AppJson(results_page(&state, &client, id, &query).await?))
 }
 
-/// The results of `file` as a streamed CSV attachment: batches of rows are read by position
-/// as the client consumes them, so memory stays flat however many rows there are.
-pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
-    let db = state.db.clone();
-    let file_id = file.id;
-    let stream = futures::stream::unfold(Some(-1), move |after| {
-        let db = db.clone();
-        async move {
-            let after = after?;
-            let batch = match store::results::batch_after(&db, file_id, after, DOWNLOAD_BATCH).await {
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::error!(file.id = %file_id, error.message = %error, "download of file {file_id} failed");
-                    return Some((Err(std::io::Error::other(error)), None));
-                }
-            };
-            let next = (batch.len() as u64 == DOWNLOAD_BATCH).then(|| batch.last().map_or(after, |row| row.position));
-            let chunk = csv_export::csv_rows(&batch, after < 0).map_err(std::io::Error::other);
-            Some((chunk, next))
-        }
-    })
-    .filter(|chunk| std::future::ready(!matches!(chunk, Ok(bytes) if bytes.is_empty())));
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                upload::download_disposition(&file.original_name, file.id),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response()
+/// Query of `GET /files/{id}/download`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadQuery {
+    /// `csv` (default) or `jsonl` (one JSON object per line, shaped as the results JSON).
+    format: Option<String>,
 }
 
-/// A file's results as CSV: `domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries`.
+/// A file's results as CSV (`domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries`)
+/// or, with `format=jsonl`, as newline-delimited JSON, one result per line shaped as in
+/// `GET /files/{id}/results`. Streamed.
 #[utoipa::path(get, path = "/files/{id}/download", tag = "files",
-    params(("id" = Uuid, Path, description = "File id")),
+    params(("id" = Uuid, Path, description = "File id"), DownloadQuery),
     responses(
-        (status = 200, description = "CSV attachment", content_type = "text/csv", body = String),
-        (status = 400, body = ErrorBody),
+        (status = 200, description = "CSV or NDJSON attachment",
+            content((String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 400, description = "Malformed id, or `invalid_format`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
@@ -422,9 +397,11 @@ pub async fn download_file(
     State(state): State<AppState>,
     client: AuthenticatedClient,
     AppPath(id): AppPath<Uuid>,
+    AppQuery(query): AppQuery<DownloadQuery>,
 ) -> Result<Response> {
+    let format = DownloadFormat::parse(query.format.as_deref())?;
     let file = owned_file(&state, &client, id).await?;
-    Ok(csv_download(&state, &file))
+    Ok(downloads::results_download(&state, &file, format))
 }
 
 /// A short-lived link to the original upload.

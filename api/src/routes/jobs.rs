@@ -14,7 +14,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::file_endpoints::{ResultPage, ResultsQuery, csv_download, owned_file, results_page};
+use super::file_endpoints::{ResultPage, ResultsQuery, owned_file, results_page};
+use crate::downloads::csv_download;
 use crate::{
     Result,
     auth::AuthenticatedClient,
@@ -157,6 +158,7 @@ impl From<file_rows::Model> for JobView {
             FileStatus::Pending | FileStatus::Processing => "processing",
             FileStatus::Completed => "completed",
             FileStatus::Failed => "failed",
+            FileStatus::Cancelled => "cancelled",
         };
         Self {
             job_id: file.id,

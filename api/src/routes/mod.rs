@@ -3,6 +3,7 @@
 //! body limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
+pub mod file_actions;
 pub mod file_counts;
 pub mod file_endpoints;
 pub mod health;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
     let everything_else = Router::new()
         .merge(health::router())
         .merge(file_endpoints::router())
+        .merge(file_actions::router())
         .merge(jobs::router())
         .merge(metrics::router())
         .merge(session::router())

@@ -12,7 +12,8 @@ pub use detect::detect_file_type;
 pub use receive::{content_type, receive_upload};
 pub use s3_stream::S3StreamWriter;
 pub use sanitize::{
-    display_name, download_disposition, last_component, sanitize_file_name, visible,
+    display_name, download_disposition, download_disposition_as, last_component,
+    sanitize_file_name, visible,
 };
 
 use uuid::Uuid;

@@ -141,6 +141,11 @@ pub fn sanitize_file_name(original: &str, file_type: Option<FileType>) -> String
 /// carries it in UTF-8 too, equally capped, for clients that read it; curl's `-J` and older
 /// clients use `filename`.
 pub fn download_disposition(original_name: &str, file_id: Uuid) -> String {
+    download_disposition_as(original_name, file_id, "csv")
+}
+
+/// [`download_disposition`] for a download in another format: `{stem}-results.{extension}`.
+pub fn download_disposition_as(original_name: &str, file_id: Uuid, extension: &str) -> String {
     let last = last_component(original_name);
     let stem = last.rsplit_once('.').map_or(last, |(stem, _)| stem);
     let stem: String = visible(stem)
@@ -164,10 +169,10 @@ pub fn download_disposition(original_name: &str, file_id: Uuid) -> String {
     } else {
         ascii
     };
-    let mut disposition = format!("attachment; filename=\"{ascii}-results.csv\"");
+    let mut disposition = format!("attachment; filename=\"{ascii}-results.{extension}\"");
     if !stem.is_empty() && stem != ascii {
         disposition.push_str("; filename*=UTF-8''");
-        disposition.push_str(&percent_encode(&format!("{stem}-results.csv")));
+        disposition.push_str(&percent_encode(&format!("{stem}-results.{extension}")));
     }
     disposition
 }

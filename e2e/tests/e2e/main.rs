@@ -9,6 +9,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 // The api and a worker in this process.
+mod actions;
 mod auth;
 mod connections;
 mod jobs;

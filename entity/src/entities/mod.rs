@@ -4,5 +4,6 @@ pub mod clients;
 pub mod file_chunks;
 pub mod files;
 pub mod redrives;
+pub mod result_retries;
 pub mod results;
 pub mod sessions;
