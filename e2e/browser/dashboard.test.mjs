@@ -113,10 +113,12 @@ async function run(page, context) {
 
   await step(page, "progress", async () => {
     const row = page.locator(`#files-table tr[data-file-id="${fileId}"]`);
-    // Progress is shown while the worker runs (the icon server answers slowly).
+    // Progress is shown while the worker runs (the icon server answers slowly): a bar part
+    // way, on a PROCESSING row, without a reload.
     await page.waitForFunction((id) => {
-      const bar = document.querySelector(`#files-table tr[data-file-id="${id}"] progress`);
-      return bar && bar.value > 0;
+      const row = document.querySelector(`#files-table tr[data-file-id="${id}"]`);
+      const bar = row && row.querySelector("progress");
+      return bar && row.dataset.status === "PROCESSING" && bar.value > 0 && bar.value < 100;
     }, fileId, { polling: 100 });
     assert.ok(await row.count() === 1);
   });

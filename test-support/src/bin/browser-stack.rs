@@ -3,7 +3,8 @@
 //! browser tests of `e2e/browser/`, prints one JSON line with the api's address and a client's
 //! key, and runs until stdin closes or it is told to stop (SIGINT, SIGTERM).
 //!
-//! `ICON_DELAY_MS` (default 300) slows every icon server answer, so that progress is visible.
+//! `ICON_DELAY_MS` (default 500) slows every icon server answer, and results are written in
+//! batches of 5 by 4 resolutions at a time, so that progress is visible as it moves.
 
 use std::{io::Write as _, time::Duration};
 
@@ -16,8 +17,12 @@ async fn main() -> anyhow::Result<()> {
     let delay_ms = std::env::var("ICON_DELAY_MS")
         .ok()
         .and_then(|value| value.parse().ok())
-        .unwrap_or(300);
-    let stack = TestStack::start(Duration::from_millis(delay_ms), |_| {}).await;
+        .unwrap_or(500);
+    let stack = TestStack::start(Duration::from_millis(delay_ms), |settings| {
+        settings.worker.result_batch_size = 5;
+        settings.worker.domain_concurrency = 4;
+    })
+    .await;
     stack.start_worker().await;
     let ready = serde_json::json!({"url": stack.address, "api_key": stack.api_key});
     let mut stdout = std::io::stdout();
