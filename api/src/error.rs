@@ -117,6 +117,14 @@ pub enum ApiError {
         /// A hint for when to try again.
         retry_after: Duration,
     },
+    /// The client already holds as many event streams open on this instance as it may.
+    #[error("{limit} event streams of this client are already open; close one first")]
+    TooManyStreams {
+        /// The configured limit (`EVENTS_MAX_STREAMS_PER_CLIENT`).
+        limit: usize,
+        /// A hint for when to try again.
+        retry_after: Duration,
+    },
     /// The uploads in progress on this instance hold all the memory they may
     /// (`UPLOAD_BUFFER_BYTES`): the server's state, not the client's doing, hence 503.
     #[error("the server is receiving as many uploads as it can hold; retry in {} s", retry_after_secs(*.retry_after))]
@@ -186,7 +194,8 @@ impl ApiError {
             Self::RateLimited { .. }
             | Self::TooManyAuthFailures { .. }
             | Self::TooManyFilesInFlight { .. }
-            | Self::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | Self::TooManyUploads { .. }
+            | Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) | Self::ServerBusy { .. } | Self::StorageUnavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -212,6 +221,7 @@ impl ApiError {
             Self::TooManyAuthFailures { .. } => "too_many_auth_failures",
             Self::TooManyFilesInFlight { .. } => "too_many_files_in_flight",
             Self::TooManyUploads { .. } => "too_many_uploads",
+            Self::TooManyStreams { .. } => "too_many_streams",
             Self::ServerBusy { .. } => "server_busy",
             Self::StorageUnavailable { .. } => "storage_unavailable",
             Self::Timeout { .. } => "request_timeout",
@@ -227,6 +237,7 @@ impl ApiError {
             | Self::TooManyAuthFailures { retry_after }
             | Self::TooManyFilesInFlight { retry_after, .. }
             | Self::TooManyUploads { retry_after, .. }
+            | Self::TooManyStreams { retry_after, .. }
             | Self::ServerBusy { retry_after }
             | Self::StorageUnavailable { retry_after, .. } => Some(*retry_after),
             _ => None,

@@ -13,6 +13,7 @@ pub mod downloads;
 pub mod error;
 pub mod file_objects;
 pub mod intake;
+pub mod live;
 pub mod openapi;
 pub mod publish;
 pub mod rate_limit;

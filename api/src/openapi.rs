@@ -9,7 +9,8 @@ use utoipa::{
 };
 
 use crate::routes::{
-    file_actions as actions, file_counts, file_endpoints as files, health, jobs, metrics, session,
+    events, file_actions as actions, file_counts, file_endpoints as files, health, jobs, metrics,
+    session,
 };
 
 /// The API's OpenAPI document, served at `/openapi.json`.
@@ -20,6 +21,7 @@ use crate::routes::{
         files::upload_file, files::get_file, files::list_files, files::file_results,
         files::download_file, files::file_source,
         actions::cancel_file, actions::retry_file, actions::delete_file,
+        events::file_events, events::client_events,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready, health::openapi, metrics::metrics,
         session::sign_in, session::current_session, session::sign_out, file_counts::file_counts,
@@ -151,6 +153,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 21);
+        assert_eq!(operations, 23);
     }
 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth_failures::AuthFailures,
+    live::LiveChanges,
     publish,
     rate_limit::RateLimiter,
     routes,
@@ -68,6 +69,10 @@ impl Application {
                     settings.api.max_uploads_per_client,
                     settings.api.upload_buffer_bytes,
                 )),
+                live: Arc::new(LiveChanges::new(
+                    settings.api.events_max_streams_per_client,
+                    settings.api.events_heartbeat,
+                )),
                 settings: Arc::new(settings),
             },
             port,
@@ -84,8 +89,15 @@ impl Application {
         self.run_until(common::shutdown::cancel_on_signal()).await
     }
 
-    /// Serves, with the re-publisher beside it, until `shutdown` is cancelled.
+    /// Serves, with the re-publisher and the listener for file changes beside it, until
+    /// `shutdown` is cancelled (which also ends every event stream).
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let listener = tokio::spawn(
+            self.state
+                .live
+                .clone()
+                .run(self.state.db.clone(), shutdown.clone()),
+        );
         let republish_every = (self.state.settings.api.republish_after / 2)
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
         let republisher = tokio::spawn(publish::run_republisher(
@@ -100,6 +112,9 @@ impl Application {
         };
         serve(self.listener, routes::router(self.state), limits, shutdown).await;
         republisher.await.context("the re-publisher panicked")?;
+        listener
+            .await
+            .context("the listener for file changes panicked")?;
         tracing::info!("api stopped");
         Ok(())
     }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use common::{ApiConfig, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
-use crate::{auth_failures::AuthFailures, rate_limit::RateLimiter, upload::UploadCapacity};
+use crate::{
+    auth_failures::AuthFailures, live::LiveChanges, rate_limit::RateLimiter, upload::UploadCapacity,
+};
 
 /// Shared, cheaply cloned handler state.
 #[derive(Debug, Clone)]
@@ -22,4 +24,6 @@ pub struct AppState {
     pub auth_failures: Arc<AuthFailures>,
     /// Uploads in progress, per client and in buffer bytes.
     pub uploads: Arc<UploadCapacity>,
+    /// File changes heard from the database, and the event streams open on this instance.
+    pub live: Arc<LiveChanges>,
 }

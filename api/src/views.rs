@@ -185,6 +185,7 @@ mod tests {
             chunk_count: 0,
             created_at: now,
             updated_at: now,
+            change_seq: 0,
         }
     }
 

@@ -13,7 +13,7 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use ::metrics::{counter, describe_counter, describe_histogram, histogram};
+use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use entity::{FileStatus, ResultStatus};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -32,6 +32,7 @@ const SQS_VISIBILITY_EXTENSIONS: &str = "favicon_sqs_visibility_extensions_total
 const LEASES_TAKEN: &str = "favicon_leases_taken_total";
 const LEASES_LOST: &str = "favicon_leases_lost_total";
 const RESULTS_WRITTEN: &str = "favicon_results_written_total";
+const EVENT_STREAMS_OPEN: &str = "favicon_event_streams_open";
 
 /// Upper bounds (seconds) of the request latency buckets: from a cached `GET` to an upload
 /// that takes the whole `UPLOAD_TIMEOUT_SECS`.
@@ -155,6 +156,10 @@ fn describe() {
         RESULTS_WRITTEN,
         "Result rows written to the database (rate() gives results per second)"
     );
+    describe_gauge!(
+        EVENT_STREAMS_OPEN,
+        "Event streams (GET /events, GET /files/{id}/events) open on this api instance"
+    );
 }
 
 /// The api answered a request. `route` is the matched route template (`/files/{id}`), `None`
@@ -177,6 +182,16 @@ fn method_label(method: &str) -> &'static str {
         .into_iter()
         .find(|standard| *standard == method)
         .unwrap_or("other")
+}
+
+/// An event stream opened (`true`) or closed (`false`) on this api instance.
+pub fn event_stream(opened: bool) {
+    let streams = gauge!(EVENT_STREAMS_OPEN);
+    if opened {
+        streams.increment(1.0);
+    } else {
+        streams.decrement(1.0);
+    }
 }
 
 /// A file reached a terminal status; call it where the status is written, once per file.

@@ -20,6 +20,7 @@ mod m20261124_000107_redrive_budget;
 mod m20261124_000108_result_cache_class;
 mod m20261125_000500_file_actions;
 mod m20261125_000701_create_sessions;
+mod m20261125_000400_file_change_events;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000108_result_cache_class::Migration),
             Box::new(m20261125_000500_file_actions::Migration),
             Box::new(m20261125_000701_create_sessions::Migration),
+            Box::new(m20261125_000400_file_change_events::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@
 use chrono::Utc;
 use entity::{FileStatus, FileType, files};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
     sea_query::Expr,
 };
@@ -117,6 +117,8 @@ fn pending_row(new: NewFile) -> files::ActiveModel {
         chunk_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        // Numbered by the database when the insert commits.
+        change_seq: NotSet,
     }
 }
 

@@ -9,7 +9,8 @@
 //! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget),
 //! [`announcements`] (which files reached SNS), [`sessions`] (browser sign-ins), and what
 //! owners do to their files: [`actions`] (cancel, delete) and [`retries`] (resolve the failed
-//! results again). [`errors`] tells outages from refusals and
+//! results again). [`events`] listens for the changes of files the database announces, for
+//! live streams. [`errors`] tells outages from refusals and
 //! retries the former. This crate knows nothing of HTTP, AWS or the resolver.
 
 pub mod actions;
@@ -18,6 +19,7 @@ pub mod cache;
 pub mod chunks;
 pub mod clients;
 pub mod errors;
+pub mod events;
 pub mod files;
 pub mod leases;
 pub mod redrives;

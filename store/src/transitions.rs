@@ -346,6 +346,7 @@ mod tests {
             chunk_count: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
+            change_seq: sea_orm::NotSet,
         }
         .insert(db)
         .await

@@ -120,6 +120,8 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
             auth_failure_limit: 20,
             auth_failure_window: Duration::from_secs(60),
             session: SessionSettings::default(),
+            events_heartbeat: Duration::from_secs(15),
+            events_max_streams_per_client: 8,
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -225,6 +227,13 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
         (
             "SESSION_COOKIE_SECURE",
             api.session.cookie_secure.to_string(),
+        (
+            "EVENTS_HEARTBEAT_SECS",
+            api.events_heartbeat.as_secs().to_string(),
+        ),
+        (
+            "EVENTS_MAX_STREAMS_PER_CLIENT",
+            api.events_max_streams_per_client.to_string(),
         ),
     ]);
     env
@@ -373,6 +382,8 @@ mod tests {
                 auth_failure_limit: 20,
                 auth_failure_window: Duration::from_secs(60),
                 session: SessionSettings::default(),
+                events_heartbeat: Duration::from_secs(15),
+                events_max_streams_per_client: 8,
             },
             worker: WorkerSettings {
                 file_concurrency: 3,

@@ -132,6 +132,18 @@ impl TestStack {
         }
     }
 
+    /// Starts another api in this process on the stack's database and AWS resources, as a
+    /// second instance behind one load balancer would be, stopped with the stack; the returned
+    /// client talks to it as the stack's first client.
+    pub async fn start_another_api(&self) -> ApiClient {
+        let app = api::Application::build(self.settings.api_config())
+            .await
+            .expect("the second api builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until(self.shutdown.clone()));
+        ApiClient::new(address, self.api.api_key.clone())
+    }
+
     /// Starts a worker in this process, stopped with the stack; the address of its
     /// `/metrics` listener, when it serves one.
     pub async fn start_worker(&self) -> Option<std::net::SocketAddr> {

@@ -3,6 +3,7 @@
 //! body limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
+pub mod events;
 pub mod file_actions;
 pub mod file_counts;
 pub mod file_endpoints;
@@ -116,6 +117,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(file_endpoints::router())
         .merge(file_actions::router())
+        // Bounded to the response head like the others: a stream's head is sent at once.
+        .merge(events::router())
         .merge(jobs::router())
         .merge(metrics::router())
         .merge(session::router())

@@ -103,6 +103,12 @@ pub struct ApiSettings {
     pub auth_failure_window: Duration,
     /// The dashboard's browser sessions.
     pub session: SessionSettings,
+    /// `EVENTS_HEARTBEAT_SECS` (default 15): an event stream with nothing to say sends a comment
+    /// this often, so that proxies and clients see it alive.
+    pub events_heartbeat: Duration,
+    /// `EVENTS_MAX_STREAMS_PER_CLIENT` (default 8): event streams one client may hold open at
+    /// once on one api instance; another gets 429 `too_many_streams`.
+    pub events_max_streams_per_client: usize,
 }
 
 impl ApiSettings {
@@ -136,6 +142,8 @@ impl ApiSettings {
                 env.positive_or("AUTH_FAILURE_WINDOW_SECS", 60)?,
             ),
             session: SessionSettings::read(env)?,
+            events_heartbeat: Duration::from_secs(env.positive_or("EVENTS_HEARTBEAT_SECS", 15)?),
+            events_max_streams_per_client: env.positive_or("EVENTS_MAX_STREAMS_PER_CLIENT", 8)?,
         })
     }
 }
@@ -206,6 +214,8 @@ mod tests {
         assert_eq!(api.upload_buffer_bytes, 256 * 1024 * 1024);
         assert_eq!(api.auth_failure_limit, 20);
         assert_eq!(api.auth_failure_window, Duration::from_secs(60));
+        assert_eq!(api.events_heartbeat, Duration::from_secs(15));
+        assert_eq!(api.events_max_streams_per_client, 8);
         let mut vars = minimal();
         vars.insert("RATE_LIMIT_PER_SECOND", "0");
         assert_eq!(config(&vars).unwrap().api.rate_limit_per_second, 0);
@@ -218,6 +228,8 @@ mod tests {
             "MAX_UPLOADS_PER_CLIENT",
             "UPLOAD_BUFFER_BYTES",
             "AUTH_FAILURE_WINDOW_SECS",
+            "EVENTS_HEARTBEAT_SECS",
+            "EVENTS_MAX_STREAMS_PER_CLIENT",
         ] {
             let mut vars = minimal();
             vars.insert(name, "0");

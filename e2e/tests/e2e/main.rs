@@ -12,6 +12,7 @@
 mod actions;
 mod auth;
 mod connections;
+mod events;
 mod jobs;
 mod limits;
 mod openapi;

@@ -32,6 +32,10 @@ pub struct Model {
     pub chunk_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The number of the file's last change a user sees (created, status, counters, error),
+    /// from one sequence in commit order; set by the database when the change commits
+    /// (0 until then and for files from before). The event id of the live streams.
+    pub change_seq: i64,
 }
 
 /// Relations of a file.
