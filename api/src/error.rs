@@ -40,14 +40,18 @@ pub enum ApiError {
         message: String,
     },
     /// No valid API key.
-    #[error("a valid API key is required: send `Authorization: Bearer <key>` (or sign in with POST /session)")]
+    #[error(
+        "a valid API key is required: send `Authorization: Bearer <key>` (or sign in with POST /session)"
+    )]
     Unauthorized,
     /// The key is valid but may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
     /// A request authenticated by the session cookie changes something without the session's
     /// `X-CSRF-Token`.
-    #[error("this request needs the session's X-CSRF-Token header (from POST /session or GET /session)")]
+    #[error(
+        "this request needs the session's X-CSRF-Token header (from POST /session or GET /session)"
+    )]
     CsrfFailed,
     /// Unknown id, or one that belongs to another client (the two are indistinguishable).
     #[error("{0} not found")]

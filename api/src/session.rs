@@ -47,7 +47,11 @@ pub fn cookie_token<'a>(headers: &'a HeaderMap, settings: &SessionSettings) -> O
 
 /// The `Set-Cookie` value that stores `token` for `max_age_secs`.
 pub fn set_cookie(settings: &SessionSettings, token: &str, max_age_secs: u64) -> HeaderValue {
-    let secure = if settings.cookie_secure { "; Secure" } else { "" };
+    let secure = if settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!(
         "{}={token}; Max-Age={max_age_secs}; Path=/; HttpOnly; SameSite=Strict{secure}",
         cookie_name(settings)

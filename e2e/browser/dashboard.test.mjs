@@ -17,6 +17,8 @@ const apiKey = required("API_KEY");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const outputDir = path.resolve(process.env.OUTPUT_DIR || "target/browser-test");
 const STEP_TIMEOUT = 90_000;
+/** Statuses of the page's `GET /events` requests: the live updates come from this stream. */
+const eventStreams = [];
 
 function required(name) {
   const value = process.env[name];
@@ -58,6 +60,9 @@ async function main() {
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(STEP_TIMEOUT);
     page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("response", (response) => {
+      if (new URL(response.url()).pathname === "/events") eventStreams.push(response.status());
+    });
     page.on("console", (message) => {
       const text = message.text();
       if (message.type() === "error" && /Content Security Policy|Refused to/i.test(text)) {
@@ -128,6 +133,7 @@ async function run(page, context) {
     const text = await page.locator(`#files-table tr[data-file-id="${fileId}"] .progress-text`).textContent();
     assert.equal(text, "100.0% (39 of 39)");
     assert.equal(await page.evaluate(() => window.notReloaded), true, "no reload happened");
+    assert.ok(eventStreams.includes(200), `the page follows GET /events: ${eventStreams}`);
     await page.waitForFunction(() => {
       const count = document.querySelector('#counts [data-status="COMPLETED"] .count-number');
       return count && count.textContent === "1";

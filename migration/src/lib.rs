@@ -18,9 +18,9 @@ mod m20261123_000005_create_file_chunks;
 mod m20261124_000006_more_file_types;
 mod m20261124_000107_redrive_budget;
 mod m20261124_000108_result_cache_class;
+mod m20261125_000400_file_change_events;
 mod m20261125_000500_file_actions;
 mod m20261125_000701_create_sessions;
-mod m20261125_000400_file_change_events;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]

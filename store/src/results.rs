@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use entity::{FileStatus, ResultStatus, file_chunks, files, results};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, PaginatorTrait, QueryFilter,
-    QueryOrder,
-    QuerySelect, Set, TransactionTrait, TryInsertResult,
+    QueryOrder, QuerySelect, Set, TransactionTrait, TryInsertResult,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;

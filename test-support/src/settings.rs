@@ -7,7 +7,8 @@ use common::{
     ApiConfig, WorkerConfig,
     config::{
         ApiAwsSettings, ApiSettings, AwsConnection, DatabaseSettings, LimitsSettings, LogFormat,
-        ObservabilitySettings, ResolverSettings, SessionSettings, WorkerAwsSettings, WorkerSettings,
+        ObservabilitySettings, ResolverSettings, SessionSettings, WorkerAwsSettings,
+        WorkerSettings,
     },
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -227,6 +228,7 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
         (
             "SESSION_COOKIE_SECURE",
             api.session.cookie_secure.to_string(),
+        ),
         (
             "EVENTS_HEARTBEAT_SECS",
             api.events_heartbeat.as_secs().to_string(),

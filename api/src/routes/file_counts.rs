@@ -30,8 +30,9 @@ pub async fn file_counts(
     State(state): State<AppState>,
     client: AuthenticatedClient,
 ) -> Result<AppJson<BTreeMap<&'static str, u64>>> {
-    let mut counts: BTreeMap<&'static str, u64> =
-        FileStatus::iter().map(|status| (status.as_str(), 0)).collect();
+    let mut counts: BTreeMap<&'static str, u64> = FileStatus::iter()
+        .map(|status| (status.as_str(), 0))
+        .collect();
     for (status, count) in store::files::count_by_status(&state.db, client.id).await? {
         counts.insert(status.as_str(), count);
     }

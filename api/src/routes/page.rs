@@ -11,7 +11,7 @@ use axum::{
     routing::get,
 };
 
-use crate::{Result, error::AppPath, error::ApiError, state::AppState};
+use crate::{Result, error::ApiError, error::AppPath, state::AppState};
 
 /// The page's policy: nothing but this origin, no inline scripts or styles, no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \

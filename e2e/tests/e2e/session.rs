@@ -21,7 +21,10 @@ async fn sign_in(app: &TestStack, key: &str) -> (Browser, Response) {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
     // The answer's headers again, for the attribute checks.
@@ -69,10 +72,22 @@ async fn with_cookie(
 async fn a_key_signs_in_to_an_http_only_strict_secure_cookie_and_a_csrf_token() {
     let app = TestStack::spawn().await;
     let (browser, response) = sign_in(&app, &app.api_key).await;
-    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = response.json().await.unwrap();
-    assert!(set_cookie.starts_with("__Host-fp_session=fps_"), "{set_cookie}");
-    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/", "Max-Age=43200"] {
+    assert!(
+        set_cookie.starts_with("__Host-fp_session=fps_"),
+        "{set_cookie}"
+    );
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Path=/",
+        "Max-Age=43200",
+    ] {
         assert!(
             set_cookie.split("; ").any(|part| part == attribute),
             "{attribute} missing from {set_cookie}"
@@ -100,8 +115,13 @@ async fn the_cookie_reads_like_a_key_and_changes_only_with_the_csrf_token() {
     let id = app.upload_domains(&["a.example.com"]).await;
     let (browser, _) = sign_in(&app, &app.api_key).await;
 
-    let (status, file) = with_cookie(&app, &browser, Method::GET, &format!("/files/{id}"), None).await;
-    assert_eq!((status, file["id"].as_str()), (200, Some(id.as_str())), "{file}");
+    let (status, file) =
+        with_cookie(&app, &browser, Method::GET, &format!("/files/{id}"), None).await;
+    assert_eq!(
+        (status, file["id"].as_str()),
+        (200, Some(id.as_str())),
+        "{file}"
+    );
     let (status, list) = with_cookie(&app, &browser, Method::GET, "/files", None).await;
     assert_eq!((status, list["total"].as_u64()), (200, Some(1)), "{list}");
 
@@ -110,14 +130,26 @@ async fn the_cookie_reads_like_a_key_and_changes_only_with_the_csrf_token() {
         assert_eq!(status, 403, "{csrf:?}: {body}");
         assert_eq!(body["error"]["code"], "csrf_failed", "{body}");
     }
-    let (status, body) =
-        with_cookie(&app, &browser, Method::POST, "/jobs", Some(&browser.csrf_token)).await;
+    let (status, body) = with_cookie(
+        &app,
+        &browser,
+        Method::POST,
+        "/jobs",
+        Some(&browser.csrf_token),
+    )
+    .await;
     assert_eq!(status, 202, "{body}");
 
     // Another session's token does not do.
     let (other, _) = sign_in(&app, &app.api_key).await;
-    let (status, _) =
-        with_cookie(&app, &browser, Method::POST, "/jobs", Some(&other.csrf_token)).await;
+    let (status, _) = with_cookie(
+        &app,
+        &browser,
+        Method::POST,
+        "/jobs",
+        Some(&other.csrf_token),
+    )
+    .await;
     assert_eq!(status, 403);
 
     // A bearer key needs no CSRF token: a browser cannot be made to send it.
@@ -179,7 +211,10 @@ async fn wrong_keys_ended_sessions_and_keys_in_urls_are_refused() {
         .unwrap();
     assert_eq!(response.status(), 204);
     let cleared = response.headers()["set-cookie"].to_str().unwrap();
-    assert!(cleared.starts_with("__Host-fp_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(
+        cleared.starts_with("__Host-fp_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
     let (status, _) = with_cookie(&app, &browser, Method::GET, "/files", None).await;
     assert_eq!(status, 401);
 
@@ -193,7 +228,9 @@ async fn wrong_keys_ended_sessions_and_keys_in_urls_are_refused() {
 
     // A new key for the client ends its sessions.
     let (browser, _) = sign_in(&app, &app.api_key).await;
-    store::clients::create(&app.db, "test-client", true).await.unwrap();
+    store::clients::create(&app.db, "test-client", true)
+        .await
+        .unwrap();
     let (status, _) = with_cookie(&app, &browser, Method::GET, "/files", None).await;
     assert_eq!(status, 401);
 }
@@ -209,7 +246,13 @@ async fn the_page_is_served_with_a_strict_content_security_policy() {
         let response = app.get("", path).await;
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();
-        assert!(headers["content-type"].to_str().unwrap().starts_with(media_type), "{path}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(media_type),
+            "{path}"
+        );
         assert_eq!(
             headers["content-security-policy"],
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -218,8 +261,14 @@ async fn the_page_is_served_with_a_strict_content_security_policy() {
         assert_eq!(headers["x-content-type-options"], "nosniff");
     }
     let page = app.get("", "/").await.text().await.unwrap();
-    assert!(!page.contains("<script>") && !page.contains("style="), "no inline code");
-    assert!(!page.contains("http://") && !page.contains("https://"), "nothing from elsewhere");
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "no inline code"
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing from elsewhere"
+    );
     assert_eq!(app.get("", "/assets/nothing.js").await.status(), 404);
 }
 
@@ -246,7 +295,9 @@ async fn results_filter_by_error_category() {
         .await;
     app.wait_until_terminal(&id).await;
     let (status, page) = app
-        .get_json(&format!("/files/{id}/results?error_category=invalid_domain"))
+        .get_json(&format!(
+            "/files/{id}/results?error_category=invalid_domain"
+        ))
         .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["total"], 1, "{page}");
