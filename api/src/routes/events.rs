@@ -250,7 +250,7 @@ struct OneFile {
 impl OneFile {
     /// Queues `file`'s state unless it was sent already, and `end` when it is terminal.
     fn show(&mut self, file: files::Model, ready: &mut VecDeque<Event>) -> Read {
-        let terminal = file.status.is_terminal().then(|| EndOfFile {
+        let terminal = file.status.is_terminal().then_some(EndOfFile {
             id: file.id,
             status: file.status,
         });

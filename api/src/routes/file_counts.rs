@@ -21,8 +21,8 @@ pub fn router() -> Router<AppState> {
 /// The caller's files by status: every status is present, 0 when it has none.
 #[utoipa::path(get, path = "/files/counts", tag = "files",
     responses(
-        (status = 200, description = "Files per status", body = BTreeMap<String, u64>,
-            example = json!({"PENDING": 0, "PROCESSING": 1, "COMPLETED": 12, "FAILED": 2})),
+        (status = 200, description = "Files per status: every status of a file (as `status` of \
+            `GET /files/{id}` spells it) with its count", body = BTreeMap<String, u64>),
         (status = 401, body = ErrorBody),
     ),
     security(("api_key" = [])))]
