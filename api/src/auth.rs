@@ -1,22 +1,26 @@
-//! The extractor that turns `Authorization: Bearer <key>` into the calling client. How keys
-//! look and are stored is the data layer's ([`store::clients`]).
+//! The extractor that establishes the calling client, from `Authorization: Bearer <key>` or
+//! from the dashboard's session cookie ([`crate::session`]). How keys and sessions look and
+//! are stored is the data layer's ([`store::clients`], [`store::sessions`]). A key is never
+//! read from a query string: URLs end up in logs, histories and `Referer` headers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
-    http::request::Parts,
+    http::{Method, request::Parts},
 };
 use store::clients::{hash_key, is_well_formed};
 use uuid::Uuid;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, session, state::AppState};
 
-/// The client making the request, established from its API key. Extracting it also takes a
-/// token from the client's rate-limit bucket, so every authenticated endpoint is limited per
-/// client and the open ones (`/health`, `/ready`, `/openapi.json`) are not. A wrong key counts
-/// against the peer's failed authentications ([`crate::auth_failures`]), which once used up
-/// refuse unknown keys before the database is asked.
+/// The client making the request, established from its API key or its session cookie.
+/// Extracting it also takes a token from the client's rate-limit bucket, so every
+/// authenticated endpoint is limited per client and the open ones (`/health`, `/ready`,
+/// `/openapi.json`, the page) are not. A wrong key or session counts against the peer's failed
+/// authentications ([`crate::auth_failures`]), which once used up refuse unknown keys before
+/// the database is asked. With the cookie, a state-changing method also needs the session's
+/// `X-CSRF-Token` ([`session::CSRF_HEADER`]), or gets 403 `csrf_failed`.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     /// The client's id; every query is scoped by it.
@@ -29,35 +33,30 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|token| !token.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let key_hash = hash_key(key);
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
-        state
-            .auth_failures
-            .admit(peer, &key_hash)
-            .map_err(|retry_after| ApiError::TooManyAuthFailures { retry_after })?;
-        let client = if is_well_formed(key) {
-            store::clients::find_by_key_hash(&state.db, &key_hash).await?
-        } else {
-            None
+        let peer = peer_of(parts);
+        let client = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            Some(authorization) => {
+                let key = authorization
+                    .to_str()
+                    .ok()
+                    .and_then(|value| {
+                        let (scheme, token) = value.split_once(' ')?;
+                        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                    })
+                    .filter(|token| !token.is_empty())
+                    .ok_or(ApiError::Unauthorized)?;
+                client_of_key(state, peer, key).await?
+            }
+            None => {
+                let cookie = session::cookie_token(&parts.headers, &state.settings.api.session)
+                    .ok_or(ApiError::Unauthorized)?;
+                let (_, client) = session::client_of_cookie(state, peer, cookie).await?;
+                if is_state_changing(&parts.method) {
+                    session::check_csrf(&parts.headers, cookie)?;
+                }
+                client
+            }
         };
-        let Some(client) = client else {
-            state.auth_failures.failed(peer);
-            return Err(ApiError::Unauthorized);
-        };
-        state.auth_failures.succeeded(&key_hash);
         tracing::Span::current().record("client.id", tracing::field::display(client.id));
         state
             .rate_limiter
@@ -68,4 +67,41 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
             name: client.name,
         })
     }
+}
+
+/// The address the request came from, when known.
+pub fn peer_of(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+}
+
+/// Whether `method` may change something, and so needs the CSRF token with a cookie.
+fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The client whose API key is `key`, counting a wrong key against `peer`'s failures.
+pub async fn client_of_key(
+    state: &AppState,
+    peer: Option<IpAddr>,
+    key: &str,
+) -> Result<entity::clients::Model, ApiError> {
+    let key_hash = hash_key(key);
+    state
+        .auth_failures
+        .admit(peer, &key_hash)
+        .map_err(|retry_after| ApiError::TooManyAuthFailures { retry_after })?;
+    let client = if is_well_formed(key) {
+        store::clients::find_by_key_hash(&state.db, &key_hash).await?
+    } else {
+        None
+    };
+    let Some(client) = client else {
+        state.auth_failures.failed(peer);
+        return Err(ApiError::Unauthorized);
+    };
+    state.auth_failures.succeeded(&key_hash);
+    Ok(client)
 }

@@ -40,11 +40,19 @@ pub enum ApiError {
         message: String,
     },
     /// No valid API key.
-    #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
+    #[error(
+        "a valid API key is required: send `Authorization: Bearer <key>` (or sign in with POST /session)"
+    )]
     Unauthorized,
     /// The key is valid but may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A request authenticated by the session cookie changes something without the session's
+    /// `X-CSRF-Token`.
+    #[error(
+        "this request needs the session's X-CSRF-Token header (from POST /session or GET /session)"
+    )]
+    CsrfFailed,
     /// Unknown id, or one that belongs to another client (the two are indistinguishable).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -178,7 +186,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::UnknownPath(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -207,6 +215,7 @@ impl ApiError {
             | Self::Conflict { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::CsrfFailed => "csrf_failed",
             Self::NotFound(_) | Self::UnknownPath(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } | Self::BodyTooLarge => "payload_too_large",

@@ -19,6 +19,7 @@ pub mod publish;
 pub mod rate_limit;
 pub mod routes;
 pub mod serve;
+pub mod session;
 pub mod startup;
 pub mod state;
 pub mod timeout;

@@ -9,7 +9,8 @@ use utoipa::{
 };
 
 use crate::routes::{
-    events, file_actions as actions, file_endpoints as files, health, jobs, metrics, webhooks,
+    events, file_actions as actions, file_counts, file_endpoints as files, health, jobs, metrics,
+    session, webhooks,
 };
 
 /// The API's OpenAPI document, served at `/openapi.json`.
@@ -25,9 +26,13 @@ use crate::routes::{
         health::health, health::ready, health::openapi, metrics::metrics,
         webhooks::register_webhook, webhooks::get_webhook, webhooks::delete_webhook,
         webhooks::rotate_secret, webhooks::file_deliveries,
+        session::sign_in, session::current_session, session::sign_out, file_counts::file_counts,
     ),
     modifiers(&BearerAuth, &Limits),
-    tags((name = "files"), (name = "jobs"), (name = "webhooks"), (name = "operations"))
+    tags(
+        (name = "files"), (name = "jobs"), (name = "webhooks"), (name = "session"),
+        (name = "operations")
+    )
 )]
 pub struct ApiDoc;
 
@@ -153,6 +158,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 24);
+        assert_eq!(operations, 28);
     }
 }

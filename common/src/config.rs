@@ -13,6 +13,7 @@ pub mod limits;
 pub mod logging;
 pub mod observability;
 pub mod resolver;
+pub mod session;
 pub mod webhooks;
 pub mod worker;
 
@@ -21,6 +22,7 @@ pub use aws::{ApiAwsSettings, AwsConnection, S3Checksums, WorkerAwsSettings};
 pub use database::DatabaseSettings;
 pub use limits::LimitsSettings;
 pub use logging::LogFormat;
+pub use session::SessionSettings;
 pub use webhooks::{CallbackUrlRules, WebhookDeliverySettings};
 pub use worker::{WorkerConfig, WorkerSettings};
 
@@ -51,7 +53,7 @@ pub use observability::ObservabilitySettings;
 #[cfg(test)]
 mod documentation {
     /// Every source file of the configuration, for the check below.
-    const SOURCES: [&str; 10] = [
+    const SOURCES: [&str; 11] = [
         include_str!("config.rs"),
         include_str!("config/api.rs"),
         include_str!("config/aws.rs"),
@@ -60,6 +62,7 @@ mod documentation {
         include_str!("config/logging.rs"),
         include_str!("config/observability.rs"),
         include_str!("config/resolver.rs"),
+        include_str!("config/session.rs"),
         include_str!("config/webhooks.rs"),
         include_str!("config/worker.rs"),
     ];

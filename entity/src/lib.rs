@@ -9,6 +9,6 @@ pub mod entities;
 mod values;
 
 pub use delivery_state::DeliveryState;
-pub use entities::{clients, file_chunks, files, redrives, result_retries, results};
+pub use entities::{clients, file_chunks, files, redrives, result_retries, results, sessions};
 pub use entities::{webhook_attempts, webhook_deliveries, webhooks};
 pub use values::{FileStatus, FileType, ResultStatus};

@@ -21,6 +21,7 @@ mod m20261124_000108_result_cache_class;
 mod m20261125_000400_file_change_events;
 mod m20261125_000500_file_actions;
 mod m20261125_000600_webhooks;
+mod m20261125_000701_create_sessions;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000400_file_change_events::Migration),
             Box::new(m20261125_000500_file_actions::Migration),
             Box::new(m20261125_000600_webhooks::Migration),
+            Box::new(m20261125_000701_create_sessions::Migration),
         ]
     }
 }

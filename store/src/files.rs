@@ -161,6 +161,26 @@ pub async fn list_for_client(
     Ok((items, total))
 }
 
+/// How many files `client_id` has in each status (statuses without files are left out).
+pub async fn count_by_status(
+    db: &DatabaseConnection,
+    client_id: Uuid,
+) -> Result<Vec<(FileStatus, u64)>, DbErr> {
+    let rows: Vec<(FileStatus, i64)> = files::Entity::find()
+        .select_only()
+        .column(files::Column::Status)
+        .column_as(files::Column::Id.count(), "count")
+        .filter(files::Column::ClientId.eq(client_id))
+        .group_by(files::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(status, count)| (status, u64::try_from(count).unwrap_or(0)))
+        .collect())
+}
+
 /// Records how many distinct entries the file `lease` holds has. Outages are retried.
 pub async fn set_total(db: &DatabaseConnection, lease: &Lease, total: i32) -> Result<(), DbErr> {
     let file_id = lease.work.file_id();

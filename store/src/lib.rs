@@ -7,12 +7,12 @@
 //! writes of a file), [`transitions`] (the one rule for a file's status), [`leases`] (which
 //! worker holds a file or a chunk), [`results`], [`cache`] (recent results to copy),
 //! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget),
-//! [`announcements`] (which files reached SNS), [`webhooks`] (callback URLs and secrets),
-//! [`webhook_deliveries`] (the outbox of notifications and their attempts), and what owners do
-//! to their files: [`actions`] (cancel, delete) and [`retries`] (resolve the failed results
-//! again); [`events`] listens for the changes of files the database announces, for live
-//! streams. [`errors`] tells outages from refusals and retries the former. This crate knows
-//! nothing of HTTP, AWS or the resolver.
+//! [`announcements`] (which files reached SNS), [`sessions`] (browser sign-ins), [`webhooks`]
+//! (callback URLs and secrets), [`webhook_deliveries`] (the outbox of notifications and their
+//! attempts), and what owners do to their files: [`actions`] (cancel, delete) and [`retries`]
+//! (resolve the failed results again); [`events`] listens for the changes of files the
+//! database announces, for live streams. [`errors`] tells outages from refusals and retries
+//! the former. This crate knows nothing of HTTP, AWS or the resolver.
 
 pub mod actions;
 pub mod announcements;
@@ -26,6 +26,7 @@ pub mod leases;
 pub mod redrives;
 pub mod results;
 pub mod retries;
+pub mod sessions;
 pub mod transitions;
 pub mod webhook_deliveries;
 pub mod webhooks;

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use entity::{FileStatus, ResultStatus, file_chunks, files, results};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait, TryInsertResult,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait, TryInsertResult,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -323,6 +323,8 @@ fn count(n: usize) -> i32 {
 pub struct ResultsPage {
     /// Only this status, or all.
     pub status: Option<ResultStatus>,
+    /// Only failures of this category (`dns`, `timeout`, ...), or all.
+    pub error_category: Option<&'static str>,
     /// From 1.
     pub page: u64,
     /// Items per page.
@@ -331,7 +333,8 @@ pub struct ResultsPage {
 
 /// One page of `file`'s results in position order, and how many match in all.
 ///
-/// The total comes from the file's counters (kept exact by the worker), not from a count.
+/// The total comes from the file's counters (kept exact by the worker), not from a count,
+/// except when filtered by error category, which the counters do not break down.
 /// A COMPLETED file's positions are dense, so an unfiltered page is a range of positions and
 /// deep pages cost the same as the first; otherwise the index `(file_id, status, position)`
 /// serves an offset scan.
@@ -340,18 +343,23 @@ pub async fn page(
     file: &files::Model,
     query: ResultsPage,
 ) -> Result<(Vec<results::Model>, u64), DbErr> {
-    let total = match query.status {
-        None => file.succeeded_count + file.failed_count,
-        Some(ResultStatus::Success) => file.succeeded_count,
-        Some(ResultStatus::Failed) => file.failed_count,
-    };
     let offset = (query.page - 1).saturating_mul(query.per_page);
     let mut select = results::Entity::find().filter(results::Column::FileId.eq(file.id));
     if let Some(status) = query.status {
         select = select.filter(results::Column::Status.eq(status));
     }
+    let total = match (query.error_category, query.status) {
+        (Some(category), _) => {
+            select = select.filter(results::Column::ErrorCategory.eq(category));
+            i32::try_from(select.clone().count(db).await?).unwrap_or(i32::MAX)
+        }
+        (None, None) => file.succeeded_count + file.failed_count,
+        (None, Some(ResultStatus::Success)) => file.succeeded_count,
+        (None, Some(ResultStatus::Failed)) => file.failed_count,
+    };
     select = select.order_by_asc(results::Column::Position);
-    let items = if query.status.is_none() && file.status == FileStatus::Completed {
+    let dense = query.status.is_none() && query.error_category.is_none();
+    let items = if dense && file.status == FileStatus::Completed {
         let start = i64::try_from(offset).unwrap_or(i64::MAX);
         let end = start.saturating_add(i64::try_from(query.per_page).unwrap_or(i64::MAX));
         select

@@ -7,7 +7,7 @@ use common::{
     ApiConfig, WorkerConfig,
     config::{
         ApiAwsSettings, ApiSettings, AwsConnection, CallbackUrlRules, DatabaseSettings,
-        LimitsSettings, LogFormat, ObservabilitySettings, ResolverSettings,
+        LimitsSettings, LogFormat, ObservabilitySettings, ResolverSettings, SessionSettings,
         WebhookDeliverySettings, WorkerAwsSettings, WorkerSettings,
     },
 };
@@ -127,6 +127,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
             upload_buffer_bytes: 64 * 1024 * 1024,
             auth_failure_limit: 20,
             auth_failure_window: Duration::from_secs(60),
+            session: SessionSettings::default(),
             events_heartbeat: Duration::from_secs(15),
             events_max_streams_per_client: 8,
         },
@@ -242,6 +243,11 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
         (
             "AUTH_FAILURE_WINDOW_SECS",
             api.auth_failure_window.as_secs().to_string(),
+        ),
+        ("SESSION_TTL_SECS", api.session.ttl.as_secs().to_string()),
+        (
+            "SESSION_COOKIE_SECURE",
+            api.session.cookie_secure.to_string(),
         ),
         (
             "WEBHOOK_ALLOW_PRIVATE",
@@ -423,6 +429,7 @@ mod tests {
                 upload_buffer_bytes: 64 * 1024 * 1024,
                 auth_failure_limit: 20,
                 auth_failure_window: Duration::from_secs(60),
+                session: SessionSettings::default(),
                 events_heartbeat: Duration::from_secs(15),
                 events_max_streams_per_client: 8,
             },

@@ -278,6 +278,9 @@ pub struct ResultsQuery {
     per_page: Option<u64>,
     /// `success` or `failed`.
     status: Option<String>,
+    /// Only failures of this category: `invalid_domain`, `dns`, `connect`, `tls`, `timeout`,
+    /// `http_status`, `not_image`, `no_icon`, `blocked` or `too_large`.
+    error_category: Option<String>,
 }
 
 impl ResultsQuery {
@@ -293,9 +296,29 @@ impl ResultsQuery {
                     format!("status: {e}; expected success or failed"),
                 )
             })?;
+        let error_category = self
+            .error_category
+            .as_deref()
+            .map(|wanted| {
+                favicon::FailureCategory::ALL
+                    .iter()
+                    .map(|category| category.as_str())
+                    .find(|category| category.eq_ignore_ascii_case(wanted))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_error_category",
+                            format!(
+                                "error_category: unknown category {wanted:?}; expected one of {}",
+                                favicon::FailureCategory::ALL.map(|c| c.as_str()).join(", ")
+                            ),
+                        )
+                    })
+            })
+            .transpose()?;
         let (page, per_page) = paging(self.page, (self.per_page, "per_page", 100, MAX_PER_PAGE))?;
         Ok(ResultsPage {
             status,
+            error_category,
             page,
             per_page,
         })

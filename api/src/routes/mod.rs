@@ -3,12 +3,15 @@
 //! body limit and the request timeouts. Per-client rate limiting happens when
 //! a request authenticates ([`crate::auth::AuthenticatedClient`]).
 
-pub mod file_actions;
 pub mod events;
+pub mod file_actions;
+pub mod file_counts;
 pub mod file_endpoints;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod page;
+pub mod session;
 pub mod webhooks;
 
 use std::time::Instant;
@@ -120,6 +123,9 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs::router())
         .merge(metrics::router())
         .merge(webhooks::router())
+        .merge(session::router())
+        .merge(file_counts::router())
+        .merge(page::router())
         .layer(time_limit(api.request_timeout));
     Router::new()
         .merge(uploads)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{
     ApiAwsSettings, CallbackUrlRules, ConfigError, DatabaseSettings, LimitsSettings, LogFormat,
-    ObservabilitySettings, env::Env,
+    ObservabilitySettings, SessionSettings, env::Env,
 };
 
 /// Everything the api reads at start.
@@ -104,6 +104,8 @@ pub struct ApiSettings {
     pub auth_failure_limit: u32,
     /// `AUTH_FAILURE_WINDOW_SECS` (default 60): the window of `AUTH_FAILURE_LIMIT`.
     pub auth_failure_window: Duration,
+    /// The dashboard's browser sessions.
+    pub session: SessionSettings,
     /// `EVENTS_HEARTBEAT_SECS` (default 15): an event stream with nothing to say sends a comment
     /// this often, so that proxies and clients see it alive.
     pub events_heartbeat: Duration,
@@ -142,6 +144,7 @@ impl ApiSettings {
             auth_failure_window: Duration::from_secs(
                 env.positive_or("AUTH_FAILURE_WINDOW_SECS", 60)?,
             ),
+            session: SessionSettings::read(env)?,
             events_heartbeat: Duration::from_secs(env.positive_or("EVENTS_HEARTBEAT_SECS", 15)?),
             events_max_streams_per_client: env.positive_or("EVENTS_MAX_STREAMS_PER_CLIENT", 8)?,
         })

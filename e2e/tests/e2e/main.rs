@@ -19,6 +19,7 @@ mod openapi;
 mod pipeline;
 mod queries;
 mod recovery;
+mod session;
 mod upload;
 mod webhooks;
 

@@ -6,6 +6,7 @@ pub mod files;
 pub mod redrives;
 pub mod result_retries;
 pub mod results;
+pub mod sessions;
 pub mod webhook_attempts;
 pub mod webhook_deliveries;
 pub mod webhooks;
