@@ -3,7 +3,8 @@
 //! Each binary reads its own part of the environment ([`config`]: [`ApiConfig`],
 //! [`WorkerConfig`], with the settings both need read once), talk to the same AWS resources through
 //! clients built one way ([`aws`]), log the same way ([`telemetry`]), open the database the same
-//! way ([`db`]), agree on one message format ([`event`]) and export the same metrics
+//! way ([`db`]), agree on one message format ([`event`]), store
+//! icons one way ([`icon_storage`]) and export the same metrics
 //! ([`metrics`]). Keeping these in one crate means a
 //! setting or the event shape cannot drift between the producer and the consumer.
 
@@ -11,6 +12,7 @@ pub mod aws;
 pub mod config;
 pub mod db;
 pub mod event;
+pub mod icon_storage;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;

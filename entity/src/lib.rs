@@ -7,5 +7,7 @@
 pub mod entities;
 mod values;
 
-pub use entities::{clients, file_chunks, files, redrives, results};
+pub use entities::{
+    clients, file_chunks, files, icon_resolutions, icons, redrives, resolution_images, results,
+};
 pub use values::{FileStatus, FileType, ResultStatus};

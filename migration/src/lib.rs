@@ -18,6 +18,7 @@ mod m20261123_000005_create_file_chunks;
 mod m20261124_000006_more_file_types;
 mod m20261124_000107_redrive_budget;
 mod m20261124_000108_result_cache_class;
+mod m20261125_000300_create_icons;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_more_file_types::Migration),
             Box::new(m20261124_000107_redrive_budget::Migration),
             Box::new(m20261124_000108_result_cache_class::Migration),
+            Box::new(m20261125_000300_create_icons::Migration),
         ]
     }
 }

@@ -6,7 +6,8 @@
 //! By table or concern: [`clients`] (and their keys), [`files`] (uploads and the worker's
 //! writes of a file), [`transitions`] (the one rule for a file's status), [`leases`] (which
 //! worker holds a file or a chunk), [`results`], [`cache`] (recent results to copy),
-//! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget) and
+//! [`icons`] (stored icons and
+//! the fetches that kept them), [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget) and
 //! [`announcements`] (which files reached SNS). [`errors`] tells outages from refusals and
 //! retries the former. This crate knows nothing of HTTP, AWS or the resolver.
 
@@ -16,6 +17,7 @@ pub mod chunks;
 pub mod clients;
 pub mod errors;
 pub mod files;
+pub mod icons;
 pub mod leases;
 pub mod redrives;
 pub mod results;

@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use common::metrics::{self, LeaseOn};
+use common::{
+    icon_storage::IconStorage,
+    metrics::{self, LeaseOn},
+};
 use domain_lists::entries::Entry;
 use entity::FileStatus;
 use futures::StreamExt;
@@ -176,7 +179,8 @@ async fn process_file(
         file.id = %file.id, entries.todo = todo.len(), entries.recorded = recorded.len(),
         "processing file {}", file.id
     );
-    if !answer_and_record(state, lease.work, todo, stop).await? {
+    let icons = source::icon_storage(state, &file.s3_bucket);
+    if !answer_and_record(state, lease.work, icons, todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
     store::files::complete(&state.db, lease).await?;
@@ -202,7 +206,8 @@ async fn process_chunk(
     let recorded = store::results::recorded_domains(&state.db, file_id, Some(range)).await?;
     let todo = not_recorded(entries, &recorded);
     tracing::info!(file.id = %file_id, chunk = number, entries.todo = todo.len(), "processing chunk {number} of file {file_id}");
-    if !answer_and_record(state, lease.work, todo, stop).await? {
+    let icons = source::icon_storage(state, &chunk.s3_bucket);
+    if !answer_and_record(state, lease.work, icons, todo, stop).await? {
         return Ok(Outcome::Interrupted);
     }
     if store::chunks::finish_chunk(&state.db, lease).await? {
@@ -220,16 +225,17 @@ fn not_recorded(entries: Vec<Entry>, recorded: &std::collections::HashSet<String
         .collect()
 }
 
-/// Answers `todo` and writes the results of `work` in batches. False when `stop`
-/// interrupted it; what was finished is written either way.
+/// Answers `todo` (storing icons in `icons`) and writes the results of `work` in batches.
+/// False when `stop` interrupted it; what was finished is written either way.
 async fn answer_and_record(
     state: &Arc<WorkerState>,
     work: Work,
+    icons: IconStorage,
     todo: Vec<Entry>,
     stop: &CancellationToken,
 ) -> Result<bool, ProcessError> {
     let batch_size = state.settings.worker.result_batch_size;
-    let mut results = std::pin::pin!(answers::answer_all(state, todo));
+    let mut results = std::pin::pin!(answers::answer_all(state, icons, todo));
     let mut batch = Vec::with_capacity(batch_size);
     loop {
         let next = tokio::select! {

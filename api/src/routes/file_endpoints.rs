@@ -385,7 +385,7 @@ pub fn csv_download(state: &AppState, file: &file_rows::Model) -> Response {
         .into_response()
 }
 
-/// A file's results as CSV: `domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries`.
+/// A file's results as CSV: `domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries,icon_url`.
 #[utoipa::path(get, path = "/files/{id}/download", tag = "files",
     params(("id" = Uuid, Path, description = "File id")),
     responses(

@@ -11,6 +11,7 @@
 // The api and a worker in this process.
 mod auth;
 mod connections;
+mod icons;
 mod jobs;
 mod limits;
 mod openapi;
