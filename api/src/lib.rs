@@ -10,6 +10,8 @@ pub mod auth;
 pub mod auth_failures;
 pub mod csv_export;
 pub mod error;
+pub mod icon_lookup;
+pub mod icons_zip;
 pub mod intake;
 pub mod openapi;
 pub mod publish;

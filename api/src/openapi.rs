@@ -8,7 +8,7 @@ use utoipa::{
     },
 };
 
-use crate::routes::{file_endpoints as files, health, jobs, metrics};
+use crate::routes::{file_endpoints as files, health, icons, jobs, metrics};
 
 /// The API's OpenAPI document, served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -19,9 +19,10 @@ use crate::routes::{file_endpoints as files, health, jobs, metrics};
         files::download_file, files::file_source,
         jobs::create_job, jobs::get_job, jobs::job_results, jobs::download_job,
         health::health, health::ready, health::openapi, metrics::metrics,
+        icons::get_icon, icons::icons_zip,
     ),
     modifiers(&BearerAuth, &Limits),
-    tags((name = "files"), (name = "jobs"), (name = "operations"))
+    tags((name = "files"), (name = "jobs"), (name = "icons"), (name = "operations"))
 )]
 pub struct ApiDoc;
 
@@ -147,6 +148,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 14);
+        assert_eq!(operations, 16);
     }
 }

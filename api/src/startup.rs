@@ -3,13 +3,14 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use common::{ApiConfig, aws::AwsClients};
+use common::{ApiConfig, aws::AwsClients, icon_storage::IconStorage};
 use migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth_failures::AuthFailures,
+    icon_lookup::IconLookups,
     publish,
     rate_limit::RateLimiter,
     routes,
@@ -46,6 +47,7 @@ impl Application {
             settings.api.upload_buffer_bytes
         );
         let aws = AwsClients::from_settings(&settings.aws.connection).await;
+        let icon_storage = IconStorage::new(aws.s3.clone(), settings.aws.bucket.clone());
         let address = format!("{}:{}", settings.api.host, settings.api.port);
         let listener = TcpListener::bind(&address)
             .await
@@ -68,6 +70,10 @@ impl Application {
                     settings.api.max_uploads_per_client,
                     settings.api.upload_buffer_bytes,
                 )),
+                icons: Arc::new(
+                    IconLookups::new(&settings, icon_storage)
+                    .context("failed to build the icon resolver")?,
+                ),
                 settings: Arc::new(settings),
             },
             port,

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use common::{ApiConfig, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
-use crate::{auth_failures::AuthFailures, rate_limit::RateLimiter, upload::UploadCapacity};
+use crate::{
+    auth_failures::AuthFailures, icon_lookup::IconLookups, rate_limit::RateLimiter,
+    upload::UploadCapacity,
+};
 
 /// Shared, cheaply cloned handler state.
 #[derive(Debug, Clone)]
@@ -22,4 +25,6 @@ pub struct AppState {
     pub auth_failures: Arc<AuthFailures>,
     /// Uploads in progress, per client and in buffer bytes.
     pub uploads: Arc<UploadCapacity>,
+    /// Stored icons, and on-demand lookups of domains without fresh ones.
+    pub icons: Arc<IconLookups>,
 }

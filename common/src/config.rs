@@ -15,7 +15,7 @@ pub mod observability;
 pub mod resolver;
 pub mod worker;
 
-pub use api::{ApiConfig, ApiSettings};
+pub use api::{ApiConfig, ApiSettings, IconLookupSettings};
 pub use aws::{ApiAwsSettings, AwsConnection, S3Checksums, WorkerAwsSettings};
 pub use database::DatabaseSettings;
 pub use limits::LimitsSettings;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use common::{
     ApiConfig, WorkerConfig,
     config::{
-        ApiAwsSettings, ApiSettings, AwsConnection, DatabaseSettings, LimitsSettings, LogFormat,
+        ApiAwsSettings, ApiSettings, AwsConnection, DatabaseSettings, IconLookupSettings,
+        LimitsSettings, LogFormat,
         ObservabilitySettings, ResolverSettings, WorkerAwsSettings, WorkerSettings,
     },
 };
@@ -28,6 +29,8 @@ pub struct StackSettings {
     pub resolver: ResolverSettings,
     /// Limits both binaries read.
     pub limits: LimitsSettings,
+    /// The api's on-demand icon lookups (they use `resolver` too).
+    pub icon_lookup: IconLookupSettings,
 }
 
 /// The AWS resources of one test deployment: what the api uses and what the worker uses.
@@ -59,6 +62,8 @@ impl StackSettings {
             limits: self.limits.clone(),
             log_format: LogFormat::Compact,
             observability: ObservabilitySettings::default(),
+            resolver: self.resolver.clone(),
+            icon_lookup: self.icon_lookup.clone(),
         }
     }
 
@@ -146,6 +151,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
         limits: LimitsSettings {
             max_domains_per_file: 1_000_000,
         },
+        icon_lookup: IconLookupSettings::default(),
     }
 }
 
@@ -220,7 +226,21 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
             "AUTH_FAILURE_WINDOW_SECS",
             api.auth_failure_window.as_secs().to_string(),
         ),
+        (
+            "ICON_LOOKUP_CONCURRENCY",
+            settings.icon_lookup.concurrency.to_string(),
+        ),
+        (
+            "ICON_LOOKUP_TIMEOUT_SECS",
+            settings.icon_lookup.timeout.as_secs().to_string(),
+        ),
     ]);
+    // On-demand icon lookups resolve with the same `RESOLVER_*` settings as the worker.
+    env.extend(
+        worker_env(settings)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("RESOLVER_")),
+    );
     env
 }
 

@@ -5,6 +5,7 @@
 
 pub mod file_endpoints;
 pub mod health;
+pub mod icons;
 pub mod jobs;
 pub mod metrics;
 
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(file_endpoints::router())
         .merge(jobs::router())
+        .merge(icons::router())
         .merge(metrics::router())
         .layer(time_limit(api.request_timeout));
     Router::new()
