@@ -98,6 +98,7 @@ mod tests {
             height: 16,
             bytes: 100,
             source: IconSource::Fallback,
+            images: Vec::new(),
         };
         assert_eq!(CacheClass::of(&Ok(icon)), Some(CacheClass::Icon));
         let nxdomain = Err(Failure::new(FailureCategory::Dns, "gone").with_definite(true));

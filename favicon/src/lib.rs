@@ -19,7 +19,9 @@
 //! candidates and picks the best by real dimensions, within a per-domain deadline and never
 //! connecting to a non-public address. What it gives, a [`Resolution`], is an [`Icon`] or a
 //! [`Failure`] of a [`FailureCategory`], and says which outcomes a cache may keep and for how
-//! long ([`Resolution::cache_class`]).
+//! long ([`Resolution::cache_class`]). An [`Icon`] carries the bytes of the images verified on
+//! the way ([`Icon::images`]: the chosen one first, dark variants, other sizes), so that they
+//! can be stored and served without fetching the site again.
 //!
 //! The library knows nothing of PostgreSQL, S3 or SQS, and reads no environment: it is the
 //! resolver of the worker, of `worker resolve`, of the benchmarks and of the fuzz targets,
@@ -34,8 +36,8 @@ pub use self::{
     cache::CacheClass,
     domain::{Domain, InvalidDomain},
     resolver::{
-        Failure, FailureCategory, Icon, IconSource, ImageFormat, Resolution, Resolver,
-        ResolverError,
+        Failure, FailureCategory, Icon, IconImage, IconSource, ImageFormat, Resolution, Resolver,
+        ResolverError, Theme,
     },
     settings::{DnsOverrides, InvalidDnsOverride, ResolverSettings, parse_dns_override},
 };

@@ -22,8 +22,16 @@ pub struct ResolverSettings {
     /// with `too_large`.
     pub max_icon_bytes: usize,
     /// `RESOLVER_PREFERRED_SIZE` (default 32): the best icon is the largest square raster at
-    /// least this wide.
+    /// least this wide. When the icons found are smaller, `/apple-touch-icon.png` and
+    /// `/apple-touch-icon-precomposed.png` are tried too (many sites serve one unlinked).
     pub preferred_size: u32,
+    /// `RESOLVER_MAX_KEPT_IMAGES` (default 6): most verified images whose bytes an icon keeps
+    /// ([`Icon::images`](crate::Icon::images)), the chosen one included; at least 1.
+    pub max_kept_images: usize,
+    /// `RESOLVER_MAX_KEPT_IMAGE_BYTES` (default 1 MiB): most bytes of those images together.
+    /// The chosen icon is always kept, even when it alone is larger (up to `max_icon_bytes`);
+    /// other images are kept only while they fit.
+    pub max_kept_image_bytes: usize,
     /// `RESOLVER_PREFER_SVG` (default false): an SVG icon wins over any raster.
     pub prefer_svg: bool,
     /// `RESOLVER_PER_HOST_CONCURRENCY` (default 4): requests to one host at once.
@@ -71,6 +79,8 @@ impl Default for ResolverSettings {
             max_html_bytes: 512 * 1024,
             max_icon_bytes: 1024 * 1024,
             preferred_size: 32,
+            max_kept_images: 6,
+            max_kept_image_bytes: 1024 * 1024,
             prefer_svg: false,
             per_host_concurrency: 4,
             max_redirects: 10,

@@ -31,6 +31,11 @@ pub(crate) fn read(env: &Env<'_>) -> Result<ResolverSettings, ConfigError> {
         max_html_bytes: env.positive_or("RESOLVER_MAX_HTML_BYTES", default.max_html_bytes)?,
         max_icon_bytes: env.positive_or("RESOLVER_MAX_ICON_BYTES", default.max_icon_bytes)?,
         preferred_size: env.parse_or("RESOLVER_PREFERRED_SIZE", default.preferred_size)?,
+        max_kept_images: env.positive_or("RESOLVER_MAX_KEPT_IMAGES", default.max_kept_images)?,
+        max_kept_image_bytes: env.positive_or(
+            "RESOLVER_MAX_KEPT_IMAGE_BYTES",
+            default.max_kept_image_bytes,
+        )?,
         prefer_svg: env.parse_or("RESOLVER_PREFER_SVG", default.prefer_svg)?,
         per_host_concurrency: env.positive_or(
             "RESOLVER_PER_HOST_CONCURRENCY",

@@ -6,6 +6,8 @@ use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 use html5gum::{DefaultEmitter, Token, Tokenizer};
 use url::Url;
 
+use super::kept::Theme;
+
 /// Most candidates taken from one page.
 const MAX_CANDIDATES: usize = 32;
 
@@ -32,6 +34,8 @@ pub struct Candidate {
     pub url: Url,
     /// What the page said it is.
     pub kind: CandidateKind,
+    /// [`Theme::Dark`] for a link whose `media` is `(prefers-color-scheme: dark)`.
+    pub theme: Theme,
 }
 
 /// The candidates in `html`, in document order (icons declared outside `<head>` included).
@@ -41,7 +45,7 @@ pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) ->
     let mut emitter = DefaultEmitter::default();
     emitter.naively_switch_states(true);
     let mut base: Option<Url> = None;
-    let mut found: Vec<(String, CandidateKind)> = Vec::new();
+    let mut found: Vec<(String, CandidateKind, Theme)> = Vec::new();
     for token in Tokenizer::new_with_emitter(text.as_str(), emitter) {
         let Ok(Token::StartTag(tag)) = token else {
             continue;
@@ -60,7 +64,9 @@ pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) ->
                     continue;
                 };
                 if let Some(kind) = link_kind(&rel) {
-                    found.push((href, kind));
+                    let theme =
+                        attribute("media").map_or(Theme::Light, |media| media_theme(&media));
+                    found.push((href, kind, theme));
                 }
             }
             b"meta" => {
@@ -68,7 +74,7 @@ pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) ->
                     name.trim().eq_ignore_ascii_case("msapplication-tileimage")
                 });
                 if is_tile && let Some(content) = attribute("content") {
-                    found.push((content, CandidateKind::TileImage));
+                    found.push((content, CandidateKind::TileImage, Theme::Light));
                 }
             }
             _ => {}
@@ -79,7 +85,7 @@ pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) ->
     }
     let base = base.as_ref().unwrap_or(page_url);
     let mut candidates: Vec<Candidate> = Vec::new();
-    for (href, kind) in found {
+    for (href, kind, theme) in found {
         let href = href.trim_matches(|c: char| c.is_ascii_whitespace());
         if href.is_empty() {
             continue;
@@ -91,7 +97,7 @@ pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) ->
             continue;
         }
         if !candidates.iter().any(|c| c.url == url) {
-            candidates.push(Candidate { url, kind });
+            candidates.push(Candidate { url, kind, theme });
         }
     }
     candidates
@@ -114,6 +120,24 @@ fn link_kind(rel: &str) -> Option<CandidateKind> {
         Some(CandidateKind::Manifest)
     } else {
         None
+    }
+}
+
+/// The theme a `media` query is for: dark when it asks for `prefers-color-scheme: dark`
+/// (any case and spacing), unless negated with `not`.
+fn media_theme(media: &str) -> Theme {
+    let compact: String = media
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let negated = media
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| word.eq_ignore_ascii_case("not"));
+    if compact.contains("prefers-color-scheme:dark") && !negated {
+        Theme::Dark
+    } else {
+        Theme::Light
     }
 }
 
@@ -215,6 +239,31 @@ mod tests {
                 ("https://example.com/dir/e.svg".into(), MaskIcon),
                 ("https://example.com/site.webmanifest".into(), Manifest),
                 ("https://example.com/tile.png".into(), TileImage),
+            ]
+        );
+    }
+
+    #[test]
+    fn links_for_a_dark_colour_scheme_are_dark_in_any_case_and_spacing() {
+        let html = br#"<link rel="icon" href="/light.png" media="(prefers-color-scheme: light)">
+            <link rel="icon" href="/dark.png" media="(prefers-color-scheme: dark)">
+            <link rel="icon" href="/dark2.png" media=" ( Prefers-Color-Scheme:DARK ) ">
+            <link rel="apple-touch-icon" href="/dark3.png" media="screen and (prefers-color-scheme :  dark)">
+            <link rel="icon" href="/not.png" media="not all and (prefers-color-scheme: dark)">
+            <link rel="icon" href="/plain.png">"#;
+        let themes: Vec<(String, Theme)> = extract_candidates(html, None, &page())
+            .into_iter()
+            .map(|c| (c.url.path().to_owned(), c.theme))
+            .collect();
+        assert_eq!(
+            themes,
+            [
+                ("/light.png".to_owned(), Theme::Light),
+                ("/dark.png".to_owned(), Theme::Dark),
+                ("/dark2.png".to_owned(), Theme::Dark),
+                ("/dark3.png".to_owned(), Theme::Dark),
+                ("/not.png".to_owned(), Theme::Light),
+                ("/plain.png".to_owned(), Theme::Light),
             ]
         );
     }

@@ -38,6 +38,20 @@ impl ImageFormat {
         }
     }
 
+    /// The media type to serve it with, e.g. `image/png` (`image/x-icon` for ICO, as
+    /// browsers expect).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Ico => "image/x-icon",
+            Self::Png => "image/png",
+            Self::Gif => "image/gif",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+            Self::Bmp => "image/bmp",
+            Self::Svg => "image/svg+xml",
+        }
+    }
+
     /// False only for SVG, which has no pixel size of its own.
     pub fn is_raster(self) -> bool {
         self != Self::Svg
@@ -348,6 +362,14 @@ mod tests {
         assert_eq!(sniff(b"<!doctype html><html>not found</html>"), None);
         assert_eq!(sniff(b""), None);
         assert_eq!(sniff(b"<svgfoo>"), None);
+    }
+
+    #[test]
+    fn media_types_are_the_ones_browsers_expect() {
+        assert_eq!(ImageFormat::Png.media_type(), "image/png");
+        assert_eq!(ImageFormat::Ico.media_type(), "image/x-icon");
+        assert_eq!(ImageFormat::Svg.media_type(), "image/svg+xml");
+        assert_eq!(ImageFormat::Jpeg.media_type(), "image/jpeg");
     }
 
     #[test]

@@ -12,21 +12,27 @@
 pub(crate) mod fetch;
 pub(crate) mod html;
 pub(crate) mod image;
+pub(crate) mod kept;
 pub(crate) mod manifest;
 pub(crate) mod net;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
 use url::Url;
 
-pub use self::image::ImageFormat;
 use self::{
     fetch::{Fetched, Fetcher, HostLimits, Limit},
     html::CandidateKind,
+    kept::{MAX_DARK_IMAGES, Verified},
     net::{GuardedDns, Network},
+};
+pub use self::{
+    image::ImageFormat,
+    kept::{IconImage, Theme},
 };
 use crate::{ResolverSettings, domain::Domain};
 
@@ -34,6 +40,12 @@ use crate::{ResolverSettings, domain::Domain};
 const MAX_CANDIDATES: usize = 16;
 /// Candidates fetched at once for one domain (the per-host limit applies too).
 const CANDIDATE_CONCURRENCY: usize = 8;
+/// Most dark variants fetched for one domain: no more are kept.
+const MAX_DARK_CANDIDATES: usize = MAX_DARK_IMAGES;
+/// Where many sites keep a large icon without linking it, tried when the icons found are
+/// smaller than the preferred size.
+const UNLINKED_APPLE_TOUCH_ICONS: [&str; 2] =
+    ["/apple-touch-icon.png", "/apple-touch-icon-precomposed.png"];
 
 /// How long an idle connection is kept for reuse by the same host.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,6 +74,19 @@ pub struct Icon {
     pub bytes: u64,
     /// Where the candidate came from.
     pub source: IconSource,
+    /// The verified images kept, with their bytes: `images[0]` is this icon (same URL, format
+    /// and size), then the other candidates whose bytes were verified, distinct by content,
+    /// dark variants first, within `max_kept_images` and `max_kept_image_bytes` of the
+    /// settings. Serialised without the bytes.
+    pub images: Vec<IconImage>,
+}
+
+/// One icon candidate: where it is, where it was declared and for which colour scheme.
+#[derive(Debug, Clone)]
+struct Candidate {
+    url: Url,
+    source: IconSource,
+    theme: Theme,
 }
 
 /// Where an icon candidate came from.
@@ -321,7 +346,7 @@ impl Resolver {
 
     async fn attempt(&self, domain: &Domain, deadline: Instant) -> Result<Icon, Failure> {
         let home = self.home_page(domain).await?;
-        let mut candidates: Vec<(Url, IconSource)> = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
         let mut manifests = Vec::new();
         if let Some(page) = &home.page {
             let charset = page
@@ -331,7 +356,11 @@ impl Resolver {
             for candidate in html::extract_candidates(&page.body, charset, &page.url) {
                 match candidate.kind {
                     CandidateKind::Manifest => manifests.push(candidate.url),
-                    _ => candidates.push((candidate.url, IconSource::Link)),
+                    _ => candidates.push(Candidate {
+                        url: candidate.url,
+                        source: IconSource::Link,
+                        theme: candidate.theme,
+                    }),
                 }
             }
         }
@@ -344,8 +373,12 @@ impl Resolver {
                 timeout_at(candidate_deadline, self.fetcher.get(manifest, limit)).await
                 && fetched.status.is_success()
             {
-                for url in manifest::icon_urls(&fetched.body, &fetched.url) {
-                    candidates.push((url, IconSource::Manifest));
+                for (url, theme) in manifest::icon_urls(&fetched.body, &fetched.url) {
+                    candidates.push(Candidate {
+                        url,
+                        source: IconSource::Manifest,
+                        theme,
+                    });
                 }
             }
         }
@@ -353,44 +386,85 @@ impl Resolver {
         if home.page.is_none() {
             probes.push("/apple-touch-icon.png");
         }
-        for probe in probes {
-            if let Ok(url) = home.base.join(probe) {
-                candidates.push((url, IconSource::Fallback));
-            }
+        candidates.extend(self.fallbacks(&home.base, &probes));
+        let candidates = distinct(candidates);
+        let count = candidates.len();
+        let tried: Vec<Url> = candidates.iter().map(|c| c.url.clone()).collect();
+        let results = self.fetch_all(candidates, candidate_deadline).await;
+        let (found, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+        let mut found: Vec<Verified> = found.into_iter().filter_map(Result::ok).collect();
+        let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
+        let preferred = self.settings.preferred_size;
+        let prefer_svg = self.settings.prefer_svg;
+        if !choose(&found, preferred, prefer_svg).is_some_and(|best| meets(&found[best], preferred))
+        {
+            // Many sites serve a large icon at these paths without linking it: worth two more
+            // requests only when what was found is too small. Their failures say nothing about
+            // the site (they are guesses), so they are not reported.
+            let unlinked = self
+                .fallbacks(&home.base, &UNLINKED_APPLE_TOUCH_ICONS)
+                .filter(|candidate| !tried.contains(&candidate.url))
+                .collect();
+            let more = self.fetch_all(unlinked, candidate_deadline).await;
+            found.extend(more.into_iter().filter_map(Result::ok));
         }
-        let mut unique: Vec<(Url, IconSource)> = Vec::new();
-        for (url, source) in candidates {
-            if !unique.iter().any(|(seen, _)| *seen == url) {
-                unique.push((url, source));
-            }
-        }
-        unique.truncate(MAX_CANDIDATES);
-        let count = unique.len();
-        let results: Vec<Result<Icon, Failure>> = stream::iter(unique)
-            .map(|(url, source)| async move {
-                timeout_at(candidate_deadline, self.fetch_icon(&url, source))
+        let Some(best) = choose(&found, preferred, prefer_svg) else {
+            return Err(explain(failures, home.failure, count));
+        };
+        let chosen = found[best].clone();
+        let images = kept::keep(
+            found,
+            best,
+            self.settings.max_kept_images,
+            self.settings.max_kept_image_bytes,
+        );
+        let image = chosen.image;
+        Ok(Icon {
+            bytes: image.bytes.len() as u64,
+            url: image.url,
+            format: image.format,
+            width: image.width,
+            height: image.height,
+            source: chosen.source,
+            images,
+        })
+    }
+
+    /// The default locations `paths` on the site at `base`, as fallback candidates.
+    fn fallbacks<'a>(
+        &self,
+        base: &'a Url,
+        paths: &'a [&'a str],
+    ) -> impl Iterator<Item = Candidate> + 'a {
+        paths.iter().filter_map(|path| {
+            Some(Candidate {
+                url: base.join(path).ok()?,
+                source: IconSource::Fallback,
+                theme: Theme::Light,
+            })
+        })
+    }
+
+    /// Fetches and verifies `candidates`, a few at once, each by `deadline`; results in order.
+    async fn fetch_all(
+        &self,
+        candidates: Vec<Candidate>,
+        deadline: Instant,
+    ) -> Vec<Result<Verified, Failure>> {
+        stream::iter(candidates)
+            .map(|candidate| async move {
+                timeout_at(deadline, self.fetch_icon(&candidate))
                     .await
                     .unwrap_or_else(|_| {
                         Err(Failure::new(
                             FailureCategory::Timeout,
-                            format!("{url} not fetched in time"),
+                            format!("{} not fetched in time", candidate.url),
                         ))
                     })
             })
             .buffered(CANDIDATE_CONCURRENCY)
             .collect()
-            .await;
-        let (found, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-        let found: Vec<Icon> = found.into_iter().filter_map(Result::ok).collect();
-        let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
-        if let Some(best) = choose(
-            &found,
-            self.settings.preferred_size,
-            self.settings.prefer_svg,
-        ) {
-            return Ok(best.clone());
-        }
-        Err(explain(failures, home.failure, count))
+            .await
     }
 
     /// The home page over https, then http, then the same for `www.` when the bare name
@@ -455,7 +529,9 @@ impl Resolver {
             }))
     }
 
-    async fn fetch_icon(&self, url: &Url, source: IconSource) -> Result<Icon, Failure> {
+    /// Fetches one candidate and keeps its bytes when they really are an image.
+    async fn fetch_icon(&self, candidate: &Candidate) -> Result<Verified, Failure> {
+        let url = &candidate.url;
         let max = self.settings.max_icon_bytes;
         let (final_url, body, content_type) = if url.scheme() == "data" {
             (url.clone(), fetch::data_url_bytes(url, max)?, None)
@@ -484,13 +560,17 @@ impl Resolver {
                 format!("{final_url} is {what}"),
             ));
         };
-        Ok(Icon {
-            url: final_url.to_string(),
-            format: info.format,
-            width: info.width,
-            height: info.height,
-            bytes: body.len() as u64,
-            source,
+        Ok(Verified {
+            image: IconImage {
+                url: final_url.to_string(),
+                format: info.format,
+                width: info.width,
+                height: info.height,
+                theme: candidate.theme,
+                // The vector's own buffer: no copy.
+                bytes: Bytes::from(body),
+            },
+            source: candidate.source,
         })
     }
 }
@@ -529,28 +609,68 @@ fn is_lasting_status(status: reqwest::StatusCode) -> bool {
         || status == reqwest::StatusCode::REQUEST_TIMEOUT)
 }
 
-/// The best icon: an SVG when preferred, else the largest square raster at least
-/// `preferred` wide, else an SVG, else the largest raster. Ties go to the earlier candidate.
-pub(crate) fn choose(found: &[Icon], preferred: u32, prefer_svg: bool) -> Option<&Icon> {
-    let svg = found.iter().find(|icon| icon.format == ImageFormat::Svg);
+/// The index of the best icon: among the light ones (the dark only when there is no light
+/// one), an SVG when preferred, else the largest square raster at least `preferred` wide,
+/// else an SVG, else the largest raster. Ties go to the earlier candidate.
+pub(crate) fn choose(found: &[Verified], preferred: u32, prefer_svg: bool) -> Option<usize> {
+    let any_light = found.iter().any(|v| v.image.theme == Theme::Light);
+    let eligible = || {
+        found
+            .iter()
+            .enumerate()
+            .filter(move |(_, v)| !any_light || v.image.theme == Theme::Light)
+            .map(|(index, v)| (index, &v.image))
+    };
+    let svg = eligible().find(|(_, image)| image.format == ImageFormat::Svg);
     if prefer_svg && svg.is_some() {
-        return svg;
+        return svg.map(|(index, _)| index);
     }
-    let rasters = || found.iter().filter(|icon| icon.format.is_raster());
-    let squares = rasters().filter(|icon| icon.width == icon.height && icon.width >= preferred);
-    largest(squares).or(svg).or_else(|| largest(rasters()))
+    let rasters = || eligible().filter(|(_, image)| image.format.is_raster());
+    let squares =
+        rasters().filter(|(_, image)| image.width == image.height && image.width >= preferred);
+    largest(squares)
+        .or(svg.map(|(index, _)| index))
+        .or_else(|| largest(rasters()))
 }
 
-/// The icon with the most pixels; ties go to the earlier one.
-fn largest<'a>(icons: impl Iterator<Item = &'a Icon>) -> Option<&'a Icon> {
-    let area = |icon: &Icon| u64::from(icon.width) * u64::from(icon.height);
-    let mut best: Option<&Icon> = None;
-    for icon in icons {
-        if best.is_none_or(|b| area(icon) > area(b)) {
-            best = Some(icon);
+/// Whether `best` is good enough not to look further: an SVG, or a square raster at least
+/// `preferred` wide.
+fn meets(best: &Verified, preferred: u32) -> bool {
+    let image = &best.image;
+    !image.format.is_raster() || (image.width == image.height && image.width >= preferred)
+}
+
+/// The index of the image with the most pixels; ties go to the earlier one.
+fn largest<'a>(images: impl Iterator<Item = (usize, &'a IconImage)>) -> Option<usize> {
+    let area = |image: &IconImage| u64::from(image.width) * u64::from(image.height);
+    let mut best: Option<(usize, &IconImage)> = None;
+    for (index, image) in images {
+        if best.is_none_or(|(_, b)| area(image) > area(b)) {
+            best = Some((index, image));
         }
     }
-    best
+    best.map(|(index, _)| index)
+}
+
+/// `candidates` without a URL seen before, at most [`MAX_DARK_CANDIDATES`] dark ones, at most
+/// [`MAX_CANDIDATES`] in all, in order.
+fn distinct(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut unique: Vec<Candidate> = Vec::new();
+    let mut dark = 0;
+    for candidate in candidates {
+        if unique.iter().any(|seen| seen.url == candidate.url) {
+            continue;
+        }
+        if candidate.theme == Theme::Dark {
+            if dark >= MAX_DARK_CANDIDATES {
+                continue;
+            }
+            dark += 1;
+        }
+        unique.push(candidate);
+    }
+    unique.truncate(MAX_CANDIDATES);
+    unique
 }
 
 /// Why no candidate was an icon: a blocked or oversized candidate first, then the home
@@ -586,13 +706,20 @@ fn explain(failures: Vec<Failure>, home: Option<Failure>, candidates: usize) -> 
 mod tests {
     use super::*;
 
-    fn icon(format: ImageFormat, width: u32, height: u32) -> Icon {
-        Icon {
-            url: format!("https://example.com/{width}x{height}.{format}"),
-            format,
-            width,
-            height,
-            bytes: 100,
+    fn icon(format: ImageFormat, width: u32, height: u32) -> Verified {
+        themed(format, width, height, Theme::Light)
+    }
+
+    fn themed(format: ImageFormat, width: u32, height: u32, theme: Theme) -> Verified {
+        Verified {
+            image: IconImage {
+                url: format!("https://example.com/{width}x{height}.{format}"),
+                format,
+                width,
+                height,
+                theme,
+                bytes: Bytes::from_static(b"image"),
+            },
             source: IconSource::Link,
         }
     }
@@ -628,12 +755,57 @@ mod tests {
             icon(Png, 192, 192),
             icon(Jpeg, 192, 192),
         ];
-        assert_eq!(choose(&found, 32, false).unwrap().url, found[4].url);
-        assert_eq!(choose(&found, 32, true).unwrap().format, Svg);
-        assert_eq!(choose(&found, 512, false).unwrap().format, Svg);
+        assert_eq!(choose(&found, 32, false), Some(4));
+        assert_eq!(choose(&found, 32, true), Some(3));
+        assert_eq!(choose(&found, 512, false), Some(3));
         let rasters = [icon(Ico, 16, 16), icon(Png, 300, 100)];
-        assert_eq!(choose(&rasters, 32, false).unwrap().width, 300);
+        assert_eq!(choose(&rasters, 32, false), Some(1));
         assert_eq!(choose(&[], 32, false), None);
+    }
+
+    #[test]
+    fn a_dark_variant_is_chosen_only_when_there_is_no_light_icon() {
+        use ImageFormat::*;
+        let found = [
+            themed(Png, 512, 512, Theme::Dark),
+            icon(Png, 16, 16),
+            themed(Svg, 0, 0, Theme::Dark),
+        ];
+        assert_eq!(choose(&found, 32, false), Some(1));
+        assert_eq!(choose(&found, 32, true), Some(1));
+        assert_eq!(choose(&found[..1], 32, false), Some(0));
+        assert_eq!(
+            choose(&[found[0].clone(), found[2].clone()], 32, true),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn only_a_small_raster_calls_for_a_larger_one() {
+        use ImageFormat::*;
+        assert!(meets(&icon(Png, 32, 32), 32));
+        assert!(meets(&icon(Svg, 0, 0), 32));
+        assert!(!meets(&icon(Png, 16, 16), 32));
+        assert!(!meets(&icon(Png, 300, 100), 32));
+    }
+
+    #[test]
+    fn candidates_are_distinct_with_at_most_two_dark_ones() {
+        let candidate = |path: &str, theme| Candidate {
+            url: Url::parse(&format!("https://example.com/{path}")).unwrap(),
+            source: IconSource::Link,
+            theme,
+        };
+        let kept = distinct(vec![
+            candidate("a", Theme::Light),
+            candidate("d1", Theme::Dark),
+            candidate("a", Theme::Dark),
+            candidate("d2", Theme::Dark),
+            candidate("d3", Theme::Dark),
+            candidate("b", Theme::Light),
+        ]);
+        let paths: Vec<&str> = kept.iter().map(|c| c.url.path()).collect();
+        assert_eq!(paths, ["/a", "/d1", "/d2", "/b"]);
     }
 
     #[test]
