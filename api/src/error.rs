@@ -190,9 +190,7 @@ impl ApiError {
             Self::Unavailable(_)
             | Self::ServerBusy { .. }
             | Self::StorageUnavailable { .. }
-            | Self::LookupBusy { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | Self::LookupBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

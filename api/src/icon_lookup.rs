@@ -91,8 +91,8 @@ impl IconLookups {
         else {
             return false;
         };
-        let ttl = chrono::Duration::from_std(class.ttl(&self.settings))
-            .unwrap_or(chrono::Duration::MAX);
+        let ttl =
+            chrono::Duration::from_std(class.ttl(&self.settings)).unwrap_or(chrono::Duration::MAX);
         resolution
             .resolved_at
             .checked_add_signed(ttl)

@@ -86,8 +86,8 @@ pub fn archive(
 
 /// An icon's name in the archive: `<domain>.<ext>`.
 pub fn entry_name(icon: &FileIcon) -> String {
-    let extension = SourceFormat::from_media_type(&icon.icon.media_type)
-        .map_or("bin", SourceFormat::as_str);
+    let extension =
+        SourceFormat::from_media_type(&icon.icon.media_type).map_or("bin", SourceFormat::as_str);
     format!("{}.{extension}", icon.domain)
 }
 
@@ -140,7 +140,9 @@ fn index_pages(
 fn index_rows(icons: &[FileIcon], header: bool) -> io::Result<Bytes> {
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(icons.len() * 96));
     if header {
-        writer.write_record(INDEX_HEADER).map_err(io::Error::other)?;
+        writer
+            .write_record(INDEX_HEADER)
+            .map_err(io::Error::other)?;
     }
     for icon in icons {
         writer

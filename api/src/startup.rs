@@ -72,7 +72,7 @@ impl Application {
                 )),
                 icons: Arc::new(
                     IconLookups::new(&settings, icon_storage)
-                    .context("failed to build the icon resolver")?,
+                        .context("failed to build the icon resolver")?,
                 ),
                 settings: Arc::new(settings),
             },

@@ -53,7 +53,11 @@ impl Theme {
 
     /// The theme a stored name spells; anything unknown is light.
     pub fn from_stored(name: &str) -> Self {
-        if name == "dark" { Self::Dark } else { Self::Light }
+        if name == "dark" {
+            Self::Dark
+        } else {
+            Self::Light
+        }
     }
 }
 
@@ -147,7 +151,9 @@ pub async fn record_resolution(
     let now = Utc::now();
     retrying("recording icons", || async move {
         let txn = db.begin().await?;
-        let mut distinct_icons: HashMap<&str, &NewIcon> = HashMap::new();
+        // In hash order: two writers of the same icons lock their rows in the same order.
+        let mut distinct_icons: std::collections::BTreeMap<&str, &NewIcon> =
+            std::collections::BTreeMap::new();
         for image in images {
             distinct_icons.insert(&image.icon.hash, &image.icon);
         }
@@ -313,7 +319,10 @@ pub async fn file_icons_after(
         .all(db)
         .await?;
     let last = rows.last().map(|row| row.position);
-    let hashes: HashSet<String> = rows.iter().filter_map(|row| row.icon_hash.clone()).collect();
+    let hashes: HashSet<String> = rows
+        .iter()
+        .filter_map(|row| row.icon_hash.clone())
+        .collect();
     let found: HashMap<String, icons::Model> = if hashes.is_empty() {
         HashMap::new()
     } else {

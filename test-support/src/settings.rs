@@ -7,8 +7,8 @@ use common::{
     ApiConfig, WorkerConfig,
     config::{
         ApiAwsSettings, ApiSettings, AwsConnection, DatabaseSettings, IconLookupSettings,
-        LimitsSettings, LogFormat,
-        ObservabilitySettings, ResolverSettings, WorkerAwsSettings, WorkerSettings,
+        LimitsSettings, LogFormat, ObservabilitySettings, ResolverSettings, WorkerAwsSettings,
+        WorkerSettings,
     },
 };
 use secrecy::{ExposeSecret, SecretString};

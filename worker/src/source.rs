@@ -4,8 +4,8 @@
 //! ([`icon_storage`]).
 
 use anyhow::Context as _;
-use common::icon_storage::IconStorage;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use common::icon_storage::IconStorage;
 use domain_lists::{
     entries::{DistinctEntries, Entry},
     parse::{ReadError, read_entries},

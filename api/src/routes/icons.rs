@@ -32,7 +32,8 @@ const DEFAULT_SIZE: u64 = 64;
 /// How long clients may keep an icon: a day, privately (it was fetched with an API key).
 const CACHE_CONTROL: &str = "private, max-age=86400";
 /// What an SVG may do once opened: nothing but its own inline styles, in a sandbox.
-pub const SVG_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+pub const SVG_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 /// The header that marks a generated icon.
 pub const FALLBACK_HEADER: &str = "x-icon-fallback";
 
@@ -204,7 +205,10 @@ fn icon_response(
     if let Some(etag) = value(&etag) {
         headers.insert(header::ETAG, etag);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -263,7 +267,11 @@ pub async fn icons_zip(
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
         .take(64)
         .collect::<String>();
-    let stem = if stem.is_empty() { "file".to_owned() } else { stem };
+    let stem = if stem.is_empty() {
+        "file".to_owned()
+    } else {
+        stem
+    };
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -47,7 +47,11 @@ async fn icon_objects(stack: &TestStack) -> Vec<String> {
         .send();
     while let Some(page) = pages.next().await {
         let page = page.expect("list the bucket");
-        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
     }
     keys
 }
@@ -90,11 +94,19 @@ async fn an_icon_shared_by_a_hundred_domains_is_stored_once() {
         );
     }
     let objects = icon_objects(&stack).await;
-    assert_eq!(objects.len(), 1, "one object for the shared icon: {objects:?}");
+    assert_eq!(
+        objects.len(),
+        1,
+        "one object for the shared icon: {objects:?}"
+    );
     assert!(objects[0].starts_with("icons/sha256/"), "{objects:?}");
     assert_eq!(count(&stack, "SELECT count(*) FROM icons").await, 1);
     assert_eq!(
-        count(&stack, "SELECT count(DISTINCT icon_hash) FROM results WHERE icon_hash IS NOT NULL").await,
+        count(
+            &stack,
+            "SELECT count(DISTINCT icon_hash) FROM results WHERE icon_hash IS NOT NULL"
+        )
+        .await,
         1
     );
     assert_eq!(
@@ -114,7 +126,11 @@ async fn an_icon_shared_by_a_hundred_domains_is_stored_once() {
         .expect("the icon object");
     assert_eq!(object.content_type(), Some("image/png"));
     let bytes = object.body.collect().await.unwrap().into_bytes();
-    assert_eq!(store::icons::content_hash(&bytes), hash, "addressed by content");
+    assert_eq!(
+        store::icons::content_hash(&bytes),
+        hash,
+        "addressed by content"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,5 +167,370 @@ async fn a_cached_domain_creates_no_new_object_and_no_new_resolution() {
         .await,
         2,
         "the copies point at the first resolutions"
+    );
+}
+
+/// `GET /icons/{path}` with the stack's key and extra headers.
+async fn get_icon(stack: &TestStack, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .get(format!("{}/icons/{path}", stack.api.address))
+        .bearer_auth(&stack.api.api_key);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("GET /icons")
+}
+
+/// The width and height a PNG's header declares.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[1..4], b"PNG", "not a PNG");
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+/// Asserts a 200 of `media_type` and returns its headers and body.
+async fn icon(
+    stack: &TestStack,
+    path: &str,
+    media_type: &str,
+) -> (reqwest::header::HeaderMap, Vec<u8>) {
+    let response = get_icon(stack, path, &[]).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap().to_vec();
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    assert_eq!(headers["content-type"], media_type, "{path}");
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    (headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_picks_the_closest_stored_icon_and_scales_it() {
+    let (stack, _farm) = farm_stack().await;
+    let sites = [
+        "sizes-1.test",
+        "multi-ico-1.test",
+        "svg-1.test",
+        "manifest-only-1.test",
+    ];
+    let domains: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
+    resolved_file(&stack, &domains).await;
+
+    // Rasters: scaled down to exactly the size asked.
+    for (site, size) in [
+        ("sizes-1.test", 16),
+        ("sizes-1.test", 32),
+        ("sizes-1.test", 64),
+        ("sizes-1.test", 180),
+        ("manifest-only-1.test", 180),
+        ("manifest-only-1.test", 512),
+        ("multi-ico-1.test", 16),
+        ("multi-ico-1.test", 32),
+        ("multi-ico-1.test", 64),
+    ] {
+        let (_, body) = icon(
+            &stack,
+            &format!("{site}?size={size}&format=png"),
+            "image/png",
+        )
+        .await;
+        assert_eq!(png_size(&body), (size, size), "{site} at {size}");
+    }
+    // Never scaled up: a 64-pixel ICO asked at 512 is served at its own size.
+    let (_, body) = icon(&stack, "multi-ico-1.test?size=512&format=png", "image/png").await;
+    assert_eq!(png_size(&body), (64, 64));
+    // An ICO asked as ICO: the stored file, every entry.
+    let (_, body) = icon(&stack, "multi-ico-1.test?format=ico", "image/x-icon").await;
+    assert_eq!(u16::from_le_bytes([body[4], body[5]]), 4, "4 entries");
+
+    // SVG: as stored when asked, with a policy that keeps scripts out.
+    let (headers, body) = icon(&stack, "svg-1.test?format=svg", "image/svg+xml").await;
+    assert!(String::from_utf8_lossy(&body).contains("<svg"));
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    );
+    assert!(headers.get("content-disposition").is_none());
+    // `any` serves it too, but as an attachment; `png` rasterises it to the size.
+    let (headers, _) = icon(&stack, "svg-1.test?format=any&size=64", "image/svg+xml").await;
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"svg-1.test.svg\""
+    );
+    let (_, body) = icon(&stack, "svg-1.test?format=png&size=180", "image/png").await;
+    assert_eq!(png_size(&body), (180, 180));
+    // A site without an SVG asked for one: the letter icon (as SVG), or 404.
+    let (headers, _) = icon(&stack, "multi-ico-1.test?format=svg", "image/svg+xml").await;
+    assert_eq!(headers["x-icon-fallback"], "letter");
+    let response = get_icon(&stack, "multi-ico-1.test?format=svg&fallback=404", &[]).await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_icon_has_a_strong_etag_and_answers_304_when_it_matches() {
+    let (stack, _farm) = farm_stack().await;
+    resolved_file(&stack, &["relative-1.test".to_owned()]).await;
+
+    // Served as stored (a 32x32 PNG asked at 32): the ETag is the stored hash.
+    let (headers, body) = icon(&stack, "relative-1.test?size=32&format=png", "image/png").await;
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", store::icons::content_hash(&body)));
+    assert!(!etag.starts_with("W/"), "a strong validator");
+    assert_eq!(headers["cache-control"], "private, max-age=86400");
+    let again = get_icon(
+        &stack,
+        "relative-1.test?size=32&format=png",
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    // Another size is another representation with its own tag.
+    let (headers, body) = icon(&stack, "relative-1.test?size=16&format=png", "image/png").await;
+    assert_ne!(headers["etag"], etag.as_str());
+    assert_eq!(png_size(&body), (16, 16));
+    let stale = get_icon(
+        &stack,
+        "relative-1.test?size=16&format=png",
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(stale.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dark_variant_is_stored_and_served_for_theme_dark() {
+    let (stack, _farm) = farm_stack().await;
+    resolved_file(&stack, &["dark-1.test".to_owned()]).await;
+    assert_eq!(
+        count(
+            &stack,
+            "SELECT count(*) FROM resolution_images WHERE theme = 'dark'"
+        )
+        .await,
+        1,
+        "the dark variant is kept"
+    );
+    let (light_headers, light) = icon(&stack, "dark-1.test?size=64&format=png", "image/png").await;
+    let (dark_headers, dark) = icon(
+        &stack,
+        "dark-1.test?size=64&format=png&theme=dark",
+        "image/png",
+    )
+    .await;
+    assert_eq!(png_size(&light), (32, 32), "the light icon is 32 pixels");
+    assert_eq!(png_size(&dark), (64, 64), "the dark one 64");
+    assert_ne!(light_headers["etag"], dark_headers["etag"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_never_seen_domain_is_resolved_on_demand_once() {
+    let (stack, farm) = farm_stack().await;
+    let (_, body) = icon(&stack, "relative-9.test?size=32&format=png", "image/png").await;
+    assert_eq!(png_size(&body), (32, 32));
+    assert_eq!(
+        count(&stack, "SELECT count(*) FROM icon_resolutions").await,
+        1
+    );
+    assert_eq!(count(&stack, "SELECT count(*) FROM icons").await, 1);
+    let requests = farm.total_requests();
+    icon(&stack, "relative-9.test?size=16&format=png", "image/png").await;
+    assert_eq!(farm.total_requests(), requests, "answered from the store");
+    assert_eq!(
+        count(&stack, "SELECT count(*) FROM icon_resolutions").await,
+        1
+    );
+    // An IDN is accepted as typed, and stored under its punycode name.
+    let (_, body) = icon(&stack, "b%C3%BCcher.test?size=32&format=png", "image/png").await;
+    assert_eq!(png_size(&body), (32, 32));
+    assert_eq!(
+        count(
+            &stack,
+            "SELECT count(*) FROM icon_resolutions WHERE domain = 'xn--bcher-kva.test'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_without_an_icon_gets_a_letter_icon_or_404() {
+    let (stack, farm) = farm_stack().await;
+    let (headers, body) = icon(&stack, "no-icon-1.test?size=48&format=png", "image/png").await;
+    assert_eq!(headers["x-icon-fallback"], "letter");
+    assert_eq!(png_size(&body), (48, 48));
+    let (headers, body) = icon(&stack, "no-icon-1.test?format=svg", "image/svg+xml").await;
+    assert_eq!(headers["x-icon-fallback"], "letter");
+    assert!(
+        String::from_utf8_lossy(&body).contains(">N<"),
+        "the letter N"
+    );
+    let requests = farm.total_requests();
+    let response = get_icon(&stack, "no-icon-1.test?fallback=404", &[]).await;
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    assert_eq!(
+        farm.total_requests(),
+        requests,
+        "the site's answer was kept"
+    );
+
+    // Bad input is refused with a reason.
+    for (path, code) in [
+        ("not_a_domain!?size=16", "invalid_domain"),
+        ("relative-1.test?size=0", "invalid_query"),
+        ("relative-1.test?size=2000", "invalid_query"),
+        ("relative-1.test?size=big", "invalid_query"),
+        ("relative-1.test?format=jpeg", "invalid_query"),
+        ("relative-1.test?theme=blue", "invalid_query"),
+        ("relative-1.test?fallback=none", "invalid_query"),
+    ] {
+        let response = get_icon(&stack, path, &[]).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+    }
+    let anonymous = reqwest::get(format!("{}/icons/relative-1.test", stack.api.address))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+/// The entries of a ZIP: name and bytes, in order.
+fn unzip(bytes: Vec<u8>) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a ZIP");
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            (entry.name().unwrap().to_string(), data)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_clients_file_has_no_icons_zip() {
+    let (stack, _farm) = farm_stack().await;
+    let id = resolved_file(&stack, &["relative-1.test".to_owned()]).await;
+    let other = stack.new_client_key("other").await;
+    let response = stack
+        .api
+        .get(&other, &format!("/files/{id}/icons.zip"))
+        .await;
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let response = stack
+        .api
+        .get(
+            &stack.api.api_key,
+            &format!("/files/{}/icons.zip", uuid::Uuid::now_v7()),
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zip_of_a_20000_domain_file_streams_every_icon_and_an_index() {
+    let (stack, _farm) = farm_stack().await;
+    // Real icons, fetched and stored by the worker...
+    let sites: Vec<String> = [
+        "relative-1.test",
+        "sizes-1.test",
+        "svg-1.test",
+        "multi-ico-1.test",
+        "no-icon-1.test",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let small = resolved_file(&stack, &sites).await;
+    // ...shared by a file of 20,000 domains, written as the worker would (resolving 20,000
+    // farm sites would only make the test slow).
+    let big = uuid::Uuid::now_v7();
+    stack
+        .sql(&format!(
+            "INSERT INTO files (id, client_id, original_name, s3_bucket, s3_key, file_type, size_bytes, \
+               status, total_count, succeeded_count, failed_count, chunk_count, created_at, updated_at, processed_at) \
+             SELECT '{big}', client_id, 'big.csv', s3_bucket, s3_key, file_type, size_bytes, status, \
+               20000, 20000, 0, 0, now(), now(), now() FROM files WHERE id = '{small}'"
+        ))
+        .await;
+    stack
+        .sql(&format!(
+            "INSERT INTO results (id, file_id, position, domain, favicon_url, status, tries, icon_format, \
+               icon_width, icon_height, icon_bytes, icon_source, from_cache, resolution_id, icon_hash, created_at, updated_at) \
+             SELECT gen_random_uuid(), '{big}', n, 'site-' || n || '.test', src.favicon_url, src.status, 0, \
+               src.icon_format, src.icon_width, src.icon_height, src.icon_bytes, src.icon_source, true, \
+               src.resolution_id, src.icon_hash, now(), now() \
+             FROM generate_series(0, 19999) AS n \
+             JOIN (SELECT row_number() OVER (ORDER BY position) - 1 AS k, * FROM results \
+                   WHERE file_id = '{small}' AND icon_hash IS NOT NULL) AS src ON src.k = n % 4"
+        ))
+        .await;
+
+    let response = stack
+        .api
+        .get(&stack.api.api_key, &format!("/files/{big}/icons.zip"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "streamed"
+    );
+    let entries = unzip(response.bytes().await.unwrap().to_vec());
+
+    let results = stack.api.all_results(&big.to_string()).await;
+    assert_eq!(results.len(), 20_000);
+    assert_eq!(entries.len(), 20_001, "every icon and the index");
+    let hashes: std::collections::HashMap<String, String> = {
+        let rows = stack
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(
+                stack.db.get_database_backend(),
+                format!("SELECT domain, icon_hash FROM results WHERE file_id = '{big}'"),
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| {
+                (
+                    row.try_get_by_index(0).unwrap(),
+                    row.try_get_by_index(1).unwrap(),
+                )
+            })
+            .collect()
+    };
+    for (result, (name, data)) in results.iter().zip(&entries) {
+        let domain = result["domain"].as_str().unwrap();
+        let (stem, extension) = name.rsplit_once('.').unwrap();
+        assert_eq!(stem, domain);
+        assert_eq!(
+            extension,
+            result["icon"]["format"].as_str().unwrap(),
+            "{result}"
+        );
+        assert_eq!(&store::icons::content_hash(data), &hashes[domain], "{name}");
+    }
+    let (name, index) = entries.last().unwrap();
+    assert_eq!(name, "index.csv");
+    let index = String::from_utf8(index.clone()).unwrap();
+    let lines: Vec<&str> = index.lines().collect();
+    assert_eq!(
+        lines[0],
+        "domain,file_name,media_type,width,height,favicon_url"
+    );
+    assert_eq!(lines.len(), 20_001);
+    assert!(
+        lines[1].starts_with(
+            "site-0.test,site-0.test.png,image/png,32,32,https://relative-1.test/i/32x32.png"
+        ),
+        "{}",
+        lines[1]
     );
 }
