@@ -138,8 +138,9 @@ pub async fn stored_hashes(
     .await
 }
 
-/// Records one fetch of `domain`: its icons (rows that exist are kept), the resolution and the
-/// images it kept, in one transaction; the new resolution's id. `images` may be empty (a
+/// Records one fetch of `domain`: its icons (rows that exist are kept; each insert committed
+/// at once), then the resolution and the images it kept in one transaction; the new
+/// resolution's id. `images` may be empty (a
 /// definite answer without an icon). Outages are retried.
 pub async fn record_resolution(
     db: &DatabaseConnection,
@@ -150,7 +151,8 @@ pub async fn record_resolution(
     let id = Uuid::now_v7();
     let now = Utc::now();
     retrying("recording icons", || async move {
-        let txn = db.begin().await?;
+        // The icons first, each insert committed at once: writers of the same new icon wait
+        // for each other only for one statement, never for a whole transaction.
         // In hash order: two writers of the same icons lock their rows in the same order.
         let mut distinct_icons: std::collections::BTreeMap<&str, &NewIcon> =
             std::collections::BTreeMap::new();
@@ -169,9 +171,10 @@ pub async fn record_resolution(
             });
             icons::Entity::insert_many(rows)
                 .on_conflict_do_nothing_on([icons::Column::Hash])
-                .exec_without_returning(&txn)
+                .exec_without_returning(db)
                 .await?;
         }
+        let txn = db.begin().await?;
         icon_resolutions::Entity::insert(icon_resolutions::ActiveModel {
             id: Set(id),
             domain: Set(domain.to_owned()),

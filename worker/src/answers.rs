@@ -125,7 +125,11 @@ pub async fn answer(
             let failure = resolution.outcome.as_ref().err();
             metrics::domain_resolved(failure.map(|f| f.category.as_str()), started.elapsed());
             let cache_class = resolution.cache_class().map(CacheClass::as_str);
-            let stored = match icons.record(&state.db, domain.as_str(), &resolution).await {
+            let recorded = async {
+                let _permit = state.icon_write_permits.acquire().await;
+                icons.record(&state.db, domain.as_str(), &resolution).await
+            };
+            let stored = match recorded.await {
                 Ok(stored) => stored,
                 Err(error) => {
                     // The result is still worth writing: it only lacks its stored copy.
