@@ -405,6 +405,7 @@ mod tests {
             limits: LimitsSettings {
                 max_domains_per_file: 3,
             },
+            icon_lookup: IconLookupSettings::default(),
         };
         settings.resolver.dns_nxdomain = vec!["*.nx.test".to_owned()];
         settings
