@@ -26,6 +26,7 @@ pub const CSV_HEADER: &[&str] = &[
     "error_category",
     "error",
     "tries",
+    "icon_url",
 ];
 
 /// Renders results as CSV rows (RFC 4180 quoting, formula cells escaped).
@@ -48,6 +49,7 @@ pub fn csv_rows(rows: &[results::Model], with_header: bool) -> Result<Vec<u8>, c
             row.error_category.as_deref().unwrap_or_default(),
             spreadsheet_safe(row.error.as_deref().unwrap_or_default()).as_ref(),
             &row.tries.to_string(),
+            &crate::views::icon_url(&row.domain, row.status).unwrap_or_default(),
         ])?;
     }
     writer

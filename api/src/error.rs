@@ -154,6 +154,18 @@ pub enum ApiError {
         /// What S3 (or the way to it) answered.
         source: anyhow::Error,
     },
+    /// Every on-demand icon lookup of this instance is taken (`ICON_LOOKUP_CONCURRENCY`).
+    #[error("as many icon lookups as allowed are running; retry in {} s", retry_after_secs(*.retry_after))]
+    LookupBusy {
+        /// A hint for when to try again.
+        retry_after: Duration,
+    },
+    /// An on-demand icon lookup did not finish within `ICON_LOOKUP_TIMEOUT_SECS`.
+    #[error("the icon lookup did not finish within {} s", after.as_secs())]
+    LookupTimeout {
+        /// The limit that was reached.
+        after: Duration,
+    },
     /// A dependency is down (readiness).
     #[error("{0}")]
     Unavailable(String),
@@ -201,9 +213,11 @@ impl ApiError {
             | Self::TooManyUploads { .. }
             | Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) | Self::ServerBusy { .. } | Self::StorageUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::LookupTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unavailable(_)
+            | Self::ServerBusy { .. }
+            | Self::StorageUnavailable { .. }
+            | Self::LookupBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -229,6 +243,8 @@ impl ApiError {
             Self::ServerBusy { .. } => "server_busy",
             Self::StorageUnavailable { .. } => "storage_unavailable",
             Self::Timeout { .. } => "request_timeout",
+            Self::LookupBusy { .. } => "lookup_busy",
+            Self::LookupTimeout { .. } => "lookup_timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -243,7 +259,8 @@ impl ApiError {
             | Self::TooManyUploads { retry_after, .. }
             | Self::TooManyStreams { retry_after, .. }
             | Self::ServerBusy { retry_after }
-            | Self::StorageUnavailable { retry_after, .. } => Some(*retry_after),
+            | Self::StorageUnavailable { retry_after, .. }
+            | Self::LookupBusy { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

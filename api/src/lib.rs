@@ -12,6 +12,8 @@ pub mod csv_export;
 pub mod downloads;
 pub mod error;
 pub mod file_objects;
+pub mod icon_lookup;
+pub mod icons_zip;
 pub mod intake;
 pub mod live;
 pub mod openapi;

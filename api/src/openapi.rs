@@ -9,8 +9,8 @@ use utoipa::{
 };
 
 use crate::routes::{
-    events, file_actions as actions, file_counts, file_endpoints as files, health, jobs, metrics,
-    session, webhooks,
+    events, file_actions as actions, file_counts, file_endpoints as files, health, icons, jobs,
+    metrics, session, webhooks,
 };
 
 /// The API's OpenAPI document, served at `/openapi.json`.
@@ -27,11 +27,12 @@ use crate::routes::{
         webhooks::register_webhook, webhooks::get_webhook, webhooks::delete_webhook,
         webhooks::rotate_secret, webhooks::file_deliveries,
         session::sign_in, session::current_session, session::sign_out, file_counts::file_counts,
+        icons::get_icon, icons::icons_zip,
     ),
     modifiers(&BearerAuth, &Limits),
     tags(
-        (name = "files"), (name = "jobs"), (name = "webhooks"), (name = "session"),
-        (name = "operations")
+        (name = "files"), (name = "jobs"), (name = "icons"), (name = "webhooks"),
+        (name = "session"), (name = "operations")
     )
 )]
 pub struct ApiDoc;
@@ -158,6 +159,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 28);
+        assert_eq!(operations, 30);
     }
 }

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use common::{ApiConfig, aws::AwsClients};
+use common::{ApiConfig, aws::AwsClients, icon_storage::IconStorage};
 use migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth_failures::AuthFailures,
     live::LiveChanges,
+    icon_lookup::IconLookups,
     publish,
     rate_limit::RateLimiter,
     routes,
@@ -47,6 +48,7 @@ impl Application {
             settings.api.upload_buffer_bytes
         );
         let aws = AwsClients::from_settings(&settings.aws.connection).await;
+        let icon_storage = IconStorage::new(aws.s3.clone(), settings.aws.bucket.clone());
         let address = format!("{}:{}", settings.api.host, settings.api.port);
         let listener = TcpListener::bind(&address)
             .await
@@ -73,6 +75,10 @@ impl Application {
                     settings.api.events_max_streams_per_client,
                     settings.api.events_heartbeat,
                 )),
+                icons: Arc::new(
+                    IconLookups::new(&settings, icon_storage)
+                        .context("failed to build the icon resolver")?,
+                ),
                 settings: Arc::new(settings),
             },
             port,

@@ -6,7 +6,8 @@ use common::{ApiConfig, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth_failures::AuthFailures, live::LiveChanges, rate_limit::RateLimiter, upload::UploadCapacity,
+    auth_failures::AuthFailures, icon_lookup::IconLookups, live::LiveChanges,
+    rate_limit::RateLimiter, upload::UploadCapacity,
 };
 
 /// Shared, cheaply cloned handler state.
@@ -26,4 +27,6 @@ pub struct AppState {
     pub uploads: Arc<UploadCapacity>,
     /// File changes heard from the database, and the event streams open on this instance.
     pub live: Arc<LiveChanges>,
+    /// Stored icons, and on-demand lookups of domains without fresh ones.
+    pub icons: Arc<IconLookups>,
 }

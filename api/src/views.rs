@@ -101,8 +101,11 @@ pub struct ResultView {
     pub position: i32,
     /// The normalised domain (or the raw entry when it was invalid).
     pub domain: String,
-    /// The favicon's URL, on success.
+    /// The favicon's URL at its origin, on success.
     pub favicon_url: Option<String>,
+    /// The icon from our own store, on success: `/icons/{domain}` (same API key; takes
+    /// `size`, `format`, `theme`).
+    pub icon_url: Option<String>,
     /// What the favicon is, on success.
     pub icon: Option<IconView>,
     /// `success` or `failed`.
@@ -146,6 +149,7 @@ impl From<results::Model> for ResultView {
             _ => None,
         };
         Self {
+            icon_url: icon_url(&result.domain, result.status),
             position: result.position,
             domain: result.domain,
             favicon_url: result.favicon_url,
@@ -157,6 +161,12 @@ impl From<results::Model> for ResultView {
             from_cache: result.from_cache,
         }
     }
+}
+
+/// Where our own copy of a result's icon is served: `/icons/{domain}` for a found icon (a
+/// normalised domain is a host name, safe in a path).
+pub fn icon_url(domain: &str, status: ResultStatus) -> Option<String> {
+    (status == ResultStatus::Success).then(|| format!("/icons/{domain}"))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! brings up PostgreSQL and LocalStack for the ones that need them.
 
 mod farm;
+mod icons;
 mod load;
 mod measure;
 mod pipeline;
@@ -29,6 +30,8 @@ enum Command {
     Reads(reads::Args),
     /// Concurrent uploads plus listing traffic; fails on any 5xx or lost file.
     Load(load::Args),
+    /// Stored icons served by `GET /icons/{domain}`, and the ZIP of a file's icons.
+    Icons(icons::Args),
 }
 
 #[tokio::main]
@@ -38,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Pipeline(args) => pipeline::run(args).await,
         Command::Reads(args) => reads::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Icons(args) => icons::run(args).await,
     }
 }
 

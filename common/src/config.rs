@@ -17,7 +17,7 @@ pub mod session;
 pub mod webhooks;
 pub mod worker;
 
-pub use api::{ApiConfig, ApiSettings};
+pub use api::{ApiConfig, ApiSettings, IconLookupSettings};
 pub use aws::{ApiAwsSettings, AwsConnection, S3Checksums, WorkerAwsSettings};
 pub use database::DatabaseSettings;
 pub use limits::LimitsSettings;

@@ -33,6 +33,7 @@ const LEASES_TAKEN: &str = "favicon_leases_taken_total";
 const LEASES_LOST: &str = "favicon_leases_lost_total";
 const RESULTS_WRITTEN: &str = "favicon_results_written_total";
 const EVENT_STREAMS_OPEN: &str = "favicon_event_streams_open";
+const ICON_OBJECTS: &str = "favicon_icon_objects_total";
 
 /// Upper bounds (seconds) of the request latency buckets: from a cached `GET` to an upload
 /// that takes the whole `UPLOAD_TIMEOUT_SECS`.
@@ -159,6 +160,10 @@ fn describe() {
     describe_gauge!(
         EVENT_STREAMS_OPEN,
         "Event streams (GET /events, GET /files/{id}/events) open on this api instance"
+    );
+    describe_counter!(
+        ICON_OBJECTS,
+        "Icon images kept, by outcome: written (a new S3 object) or reused (already stored)"
     );
 }
 
@@ -298,6 +303,13 @@ pub fn lease_lost(on: LeaseOn) {
 /// `rows` result rows were written (rows already recorded, skipped on conflict, do not count).
 pub fn results_written(rows: u64) {
     counter!(RESULTS_WRITTEN).increment(rows);
+}
+
+/// An icon image was kept: `written` when it became a new S3 object, else it was already
+/// stored (by any domain, file or client) and reused.
+pub fn icon_object(written: bool) {
+    let outcome = if written { "written" } else { "reused" };
+    counter!(ICON_OBJECTS, "outcome" => outcome).increment(1);
 }
 
 #[cfg(test)]

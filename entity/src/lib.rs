@@ -9,6 +9,9 @@ pub mod entities;
 mod values;
 
 pub use delivery_state::DeliveryState;
-pub use entities::{clients, file_chunks, files, redrives, result_retries, results, sessions};
+pub use entities::{
+    clients, file_chunks, files, icon_resolutions, icons, redrives, resolution_images,
+    result_retries, results, sessions,
+};
 pub use entities::{webhook_attempts, webhook_deliveries, webhooks};
 pub use values::{FileStatus, FileType, ResultStatus};

@@ -73,6 +73,7 @@ pub fn check_results_rows(data: &[u8]) {
                         height: 16,
                         bytes: 100,
                         source: "fallback".to_owned(),
+                        stored: None,
                     };
                     let failure = failure_record(Failure::new(
                         FailureCategory::Timeout,

@@ -18,6 +18,7 @@ mod m20261123_000005_create_file_chunks;
 mod m20261124_000006_more_file_types;
 mod m20261124_000107_redrive_budget;
 mod m20261124_000108_result_cache_class;
+mod m20261125_000300_create_icons;
 mod m20261125_000400_file_change_events;
 mod m20261125_000500_file_actions;
 mod m20261125_000600_webhooks;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_more_file_types::Migration),
             Box::new(m20261124_000107_redrive_budget::Migration),
             Box::new(m20261124_000108_result_cache_class::Migration),
+            Box::new(m20261125_000300_create_icons::Migration),
             Box::new(m20261125_000400_file_change_events::Migration),
             Box::new(m20261125_000500_file_actions::Migration),
             Box::new(m20261125_000600_webhooks::Migration),

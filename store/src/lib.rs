@@ -6,7 +6,7 @@
 //! By table or concern: [`clients`] (and their keys), [`files`] (uploads and the worker's
 //! writes of a file), [`transitions`] (the one rule for a file's status), [`leases`] (which
 //! worker holds a file or a chunk), [`results`], [`cache`] (recent results to copy),
-//! [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget),
+//! [`icons`] (stored icons and the fetches that kept them), [`chunks`] (large files split for several workers), [`redrives`] (the DLQ's budget),
 //! [`announcements`] (which files reached SNS), [`sessions`] (browser sign-ins), [`webhooks`]
 //! (callback URLs and secrets), [`webhook_deliveries`] (the outbox of notifications and their
 //! attempts), and what owners do to their files: [`actions`] (cancel, delete) and [`retries`]
@@ -22,6 +22,7 @@ pub mod clients;
 pub mod errors;
 pub mod events;
 pub mod files;
+pub mod icons;
 pub mod leases;
 pub mod redrives;
 pub mod results;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     errors::{ErrorClass, Refusal, retrying},
+    icons::StoredIcon,
     leases::Work,
     stored_text::{MAX_DOMAIN_CHARS, MAX_ERROR_CHARS, storable},
 };
@@ -65,6 +66,8 @@ pub struct IconRecord {
     pub bytes: i64,
     /// `link`, `manifest` or `fallback`.
     pub source: String,
+    /// Our stored copy ([`crate::icons`]), when the bytes were kept.
+    pub stored: Option<StoredIcon>,
 }
 
 /// A failure as stored: its category and the full `category: detail` message.
@@ -87,6 +90,13 @@ pub(crate) fn stored_outcome(row: results::Model) -> Option<Result<IconRecord, F
             height: row.icon_height?,
             bytes: row.icon_bytes?,
             source: row.icon_source?,
+            stored: row
+                .resolution_id
+                .zip(row.icon_hash)
+                .map(|(resolution_id, hash)| StoredIcon {
+                    resolution_id,
+                    hash,
+                }),
         })),
         ResultStatus::Failed => Some(Err(FailureRecord {
             category: row.error_category?,
@@ -136,6 +146,8 @@ pub fn result_row(file_id: Uuid, result: NewResult, now: DateTime<Utc>) -> resul
         error_category: None,
         from_cache: result.from_cache,
         cache_class: result.cache_class.map(str::to_owned),
+        resolution_id: None,
+        icon_hash: None,
         created_at: now,
         updated_at: now,
     };
@@ -148,6 +160,10 @@ pub fn result_row(file_id: Uuid, result: NewResult, now: DateTime<Utc>) -> resul
             row.icon_height = Some(icon.height);
             row.icon_bytes = Some(icon.bytes);
             row.icon_source = Some(icon.source);
+            if let Some(stored) = icon.stored {
+                row.resolution_id = Some(stored.resolution_id);
+                row.icon_hash = Some(stored.hash);
+            }
         }
         Err(failure) => {
             row.status = ResultStatus::Failed;
@@ -177,6 +193,8 @@ fn refused_row(row: results::Model, error: &DbErr) -> results::Model {
         icon_source: None,
         error_category: Some(INVALID_DOMAIN.to_owned()),
         cache_class: None,
+        resolution_id: None,
+        icon_hash: None,
         ..row
     }
 }
@@ -309,6 +327,8 @@ fn active_result(row: results::Model) -> results::ActiveModel {
         error_category: Set(row.error_category),
         from_cache: Set(row.from_cache),
         cache_class: Set(row.cache_class),
+        resolution_id: Set(row.resolution_id),
+        icon_hash: Set(row.icon_hash),
         created_at: Set(row.created_at),
         updated_at: Set(row.updated_at),
     }

@@ -170,6 +170,8 @@ pub async fn record_retried(
                     .col_expr(results::Column::IconHeight, Expr::value(row.icon_height))
                     .col_expr(results::Column::IconBytes, Expr::value(row.icon_bytes))
                     .col_expr(results::Column::IconSource, Expr::value(row.icon_source))
+                    .col_expr(results::Column::ResolutionId, Expr::value(row.resolution_id))
+                    .col_expr(results::Column::IconHash, Expr::value(row.icon_hash))
                     .col_expr(
                         results::Column::ErrorCategory,
                         Expr::value(row.error_category),
@@ -288,6 +290,8 @@ mod tests {
                 error_category: Set(row.error_category),
                 from_cache: Set(row.from_cache),
                 cache_class: Set(row.cache_class),
+                resolution_id: Set(row.resolution_id),
+                icon_hash: Set(row.icon_hash),
                 created_at: Set(row.created_at),
                 updated_at: Set(row.updated_at),
             }
@@ -306,6 +310,7 @@ mod tests {
             height: 16,
             bytes: 30,
             source: "fallback".to_owned(),
+            stored: None,
         }
     }
 

@@ -7,8 +7,8 @@ use common::{
     ApiConfig, WorkerConfig,
     config::{
         ApiAwsSettings, ApiSettings, AwsConnection, CallbackUrlRules, DatabaseSettings,
-        LimitsSettings, LogFormat, ObservabilitySettings, ResolverSettings, SessionSettings,
-        WebhookDeliverySettings, WorkerAwsSettings, WorkerSettings,
+        IconLookupSettings, LimitsSettings, LogFormat, ObservabilitySettings, ResolverSettings,
+        SessionSettings, WebhookDeliverySettings, WorkerAwsSettings, WorkerSettings,
     },
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -33,6 +33,8 @@ pub struct StackSettings {
     pub webhooks: WebhookDeliverySettings,
     /// Which callback URLs both binaries accept.
     pub callback_urls: CallbackUrlRules,
+    /// The api's on-demand icon lookups (they use `resolver` too).
+    pub icon_lookup: IconLookupSettings,
 }
 
 /// The AWS resources of one test deployment: what the api uses and what the worker uses.
@@ -65,6 +67,8 @@ impl StackSettings {
             log_format: LogFormat::Compact,
             observability: ObservabilitySettings::default(),
             callback_urls: self.callback_urls.clone(),
+            resolver: self.resolver.clone(),
+            icon_lookup: self.icon_lookup.clone(),
         }
     }
 
@@ -170,6 +174,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
         callback_urls: CallbackUrlRules {
             allow_private: false,
         },
+        icon_lookup: IconLookupSettings::default(),
     }
 }
 
@@ -261,7 +266,21 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
             "EVENTS_MAX_STREAMS_PER_CLIENT",
             api.events_max_streams_per_client.to_string(),
         ),
+        (
+            "ICON_LOOKUP_CONCURRENCY",
+            settings.icon_lookup.concurrency.to_string(),
+        ),
+        (
+            "ICON_LOOKUP_TIMEOUT_SECS",
+            settings.icon_lookup.timeout.as_secs().to_string(),
+        ),
     ]);
+    // On-demand icon lookups resolve with the same `RESOLVER_*` settings as the worker.
+    env.extend(
+        worker_env(settings)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("RESOLVER_")),
+    );
     env
 }
 
@@ -462,6 +481,7 @@ mod tests {
             callback_urls: CallbackUrlRules {
                 allow_private: true,
             },
+            icon_lookup: IconLookupSettings::default(),
         };
         settings.resolver.dns_nxdomain = vec!["*.nx.test".to_owned()];
         settings

@@ -1,11 +1,13 @@
 //! Answering entries: from the result cache when it holds a recent definite answer, else by
 //! the resolver, as [`NewResult`]s the data layer writes. The resolver's outcome becomes a
-//! record here, so the data layer knows nothing of the resolver.
+//! record here, so the data layer knows nothing of the resolver. A fetched icon's images are
+//! stored ([`IconStorage`]) before its result is written; a cached one reuses the stored copy
+//! of the result it copies.
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use chrono::{DateTime, Utc};
-use common::metrics;
+use common::{icon_storage::IconStorage, metrics};
 use domain_lists::entries::Entry;
 use favicon::{CacheClass, Failure, Icon};
 use futures::{Stream, StreamExt};
@@ -25,6 +27,7 @@ type CachedOutcome = Result<IconRecord, FailureRecord>;
 /// failure being retried).
 pub fn answer_all(
     state: &Arc<WorkerState>,
+    icons: IconStorage,
     todo: Vec<Entry>,
     use_cache: bool,
 ) -> impl Stream<Item = NewResult> + use<> {
@@ -43,8 +46,8 @@ pub fn answer_all(
         })
         .flat_map(futures::stream::iter)
         .map(move |(entry, cached)| {
-            let state = resolve.clone();
-            async move { answer(&state, entry, cached).await }
+            let (state, icons) = (resolve.clone(), icons.clone());
+            async move { answer(&state, &icons, entry, cached).await }
         })
         .buffer_unordered(state.settings.worker.domain_concurrency)
 }
@@ -104,8 +107,14 @@ async fn with_cached_outcomes(
         .collect()
 }
 
-/// One entry's result: invalid at once, copied from the cache, or resolved.
-pub async fn answer(state: &WorkerState, entry: Entry, cached: Option<CachedOutcome>) -> NewResult {
+/// One entry's result: invalid at once, copied from the cache, or resolved (and its icons
+/// stored in `icons`).
+pub async fn answer(
+    state: &WorkerState,
+    icons: &IconStorage,
+    entry: Entry,
+    cached: Option<CachedOutcome>,
+) -> NewResult {
     let domain = match entry.domain {
         Err(failure) => {
             metrics::invalid_entry();
@@ -125,8 +134,26 @@ pub async fn answer(state: &WorkerState, entry: Entry, cached: Option<CachedOutc
             let failure = resolution.outcome.as_ref().err();
             metrics::domain_resolved(failure.map(|f| f.category.as_str()), started.elapsed());
             let cache_class = resolution.cache_class().map(CacheClass::as_str);
+            let recorded = async {
+                let _permit = state.icon_write_permits.acquire().await;
+                icons.record(&state.db, domain.as_str(), &resolution).await
+            };
+            let stored = match recorded.await {
+                Ok(stored) => stored,
+                Err(error) => {
+                    // The result is still worth writing: it only lacks its stored copy.
+                    tracing::warn!(domain = %domain, error.message = %error, "could not store the icons of {domain}");
+                    None
+                }
+            };
             (
-                resolution.outcome.map(icon_record).map_err(failure_record),
+                resolution
+                    .outcome
+                    .map(|icon| IconRecord {
+                        stored,
+                        ..icon_record(icon)
+                    })
+                    .map_err(failure_record),
                 i32::try_from(resolution.tries).unwrap_or(i32::MAX),
                 false,
                 cache_class,
@@ -152,6 +179,7 @@ pub fn icon_record(icon: Icon) -> IconRecord {
         height: i32::try_from(icon.height).unwrap_or(i32::MAX),
         bytes: i64::try_from(icon.bytes).unwrap_or(i64::MAX),
         source: icon.source.as_str().to_owned(),
+        stored: None,
     }
 }
 

@@ -11,7 +11,10 @@
 
 use std::sync::Arc;
 
-use common::metrics::{self, LeaseOn};
+use common::{
+    icon_storage::IconStorage,
+    metrics::{self, LeaseOn},
+};
 use domain_lists::entries::Entry;
 use entity::FileStatus;
 use futures::StreamExt;
@@ -181,7 +184,8 @@ async fn process_file(
         file.id = %file.id, entries.todo = todo.len(), entries.recorded = recorded.len(),
         "processing file {}", file.id
     );
-    match answer_and_record(state, Writing::Results(lease.work), todo, stop).await? {
+    let icons = source::icon_storage(state, &file.s3_bucket);
+    match answer_and_record(state, Writing::Results(lease.work), icons, todo, stop).await? {
         Run::Finished => {}
         Run::Interrupted => return Ok(Outcome::Interrupted),
         Run::Stopped => return Ok(stopped(file.id)),
@@ -226,7 +230,8 @@ async fn process_retry(
         .into_iter()
         .map(|(position, key)| Entry::from_key(position, key))
         .collect();
-    match answer_and_record(state, Writing::Retried(file.id), todo, stop).await? {
+    let icons = source::icon_storage(state, &file.s3_bucket);
+    match answer_and_record(state, Writing::Retried(file.id), icons, todo, stop).await? {
         Run::Finished => {}
         Run::Interrupted => return Ok(Outcome::Interrupted),
         Run::Stopped => return Ok(stopped(file.id)),
@@ -251,7 +256,8 @@ async fn process_chunk(
     let recorded = store::results::recorded_domains(&state.db, file_id, Some(range)).await?;
     let todo = not_recorded(entries, &recorded);
     tracing::info!(file.id = %file_id, chunk = number, entries.todo = todo.len(), "processing chunk {number} of file {file_id}");
-    match answer_and_record(state, Writing::Results(lease.work), todo, stop).await? {
+    let icons = source::icon_storage(state, &chunk.s3_bucket);
+    match answer_and_record(state, Writing::Results(lease.work), icons, todo, stop).await? {
         Run::Finished => {}
         Run::Interrupted => return Ok(Outcome::Interrupted),
         Run::Stopped => return Ok(stopped(file_id)),
@@ -301,17 +307,18 @@ enum Run {
     Stopped,
 }
 
-/// Answers `todo` and writes them in batches, looking after each batch whether the file is
+/// Answers `todo` (storing icons in `icons`) and writes them in batches, looking after each batch whether the file is
 /// still PROCESSING. What was finished is written whatever ends the run.
 async fn answer_and_record(
     state: &Arc<WorkerState>,
     writing: Writing,
+    icons: IconStorage,
     todo: Vec<Entry>,
     stop: &CancellationToken,
 ) -> Result<Run, ProcessError> {
     let batch_size = state.settings.worker.result_batch_size;
     let use_cache = matches!(writing, Writing::Results(_));
-    let mut results = std::pin::pin!(answers::answer_all(state, todo, use_cache));
+    let mut results = std::pin::pin!(answers::answer_all(state, icons, todo, use_cache));
     let mut batch = Vec::with_capacity(batch_size);
     loop {
         let next = tokio::select! {

@@ -1,9 +1,11 @@
 //! Reading from S3: an uploaded file streamed through the parser, and small objects (a
 //! chunk's entries) whole. A missing object is permanent; S3 trouble, also mid-stream, is
-//! transient.
+//! transient. Icons are written to the same bucket as the file, under `icons/sha256/`
+//! ([`icon_storage`]).
 
 use anyhow::Context as _;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use common::icon_storage::IconStorage;
 use domain_lists::{
     entries::{DistinctEntries, Entry},
     parse::{ReadError, read_entries},
@@ -77,4 +79,10 @@ async fn get_object(
                 .into())
         }
     }
+}
+
+/// Where the icons found for a file (or a chunk) stored in `bucket` are kept: the same bucket,
+/// under `icons/sha256/`, shared by every file and client.
+pub fn icon_storage(state: &WorkerState, bucket: &str) -> IconStorage {
+    IconStorage::new(state.s3.clone(), bucket)
 }

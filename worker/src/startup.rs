@@ -74,6 +74,11 @@ impl Worker {
             s3: aws.s3,
             resolver,
             domain_permits: tokio::sync::Semaphore::new(settings.worker.domain_concurrency),
+            icon_write_permits: tokio::sync::Semaphore::new(
+                usize::try_from(settings.database.max_connections / 2)
+                    .unwrap_or(1)
+                    .max(1),
+            ),
             settings,
         });
         Ok(Self {

@@ -20,6 +20,9 @@ pub struct WorkerState {
     pub resolver: Resolver,
     /// Bounds the domains resolved at once across all files (`WORKER_DOMAIN_CONCURRENCY`).
     pub domain_permits: tokio::sync::Semaphore,
+    /// Bounds the icon recordings at once to half the database pool, so that result writes
+    /// and lease heartbeats always find a connection.
+    pub icon_write_permits: tokio::sync::Semaphore,
     /// Configuration.
     pub settings: WorkerConfig,
 }

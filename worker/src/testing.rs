@@ -35,6 +35,7 @@ pub(crate) fn context(vars: &[(&str, &str)]) -> Arc<WorkerState> {
         s3,
         resolver: Resolver::new(&settings.resolver).expect("the resolver builds"),
         domain_permits: tokio::sync::Semaphore::new(1),
+        icon_write_permits: tokio::sync::Semaphore::new(1),
         settings,
     })
 }

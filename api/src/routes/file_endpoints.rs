@@ -383,7 +383,7 @@ pub struct DownloadQuery {
     format: Option<String>,
 }
 
-/// A file's results as CSV (`domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries`)
+/// A file's results as CSV (`domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries,icon_url`)
 /// or, with `format=jsonl`, as newline-delimited JSON, one result per line shaped as in
 /// `GET /files/{id}/results`. Streamed.
 #[utoipa::path(get, path = "/files/{id}/download", tag = "files",

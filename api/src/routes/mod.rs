@@ -8,6 +8,7 @@ pub mod file_actions;
 pub mod file_counts;
 pub mod file_endpoints;
 pub mod health;
+pub mod icons;
 pub mod jobs;
 pub mod metrics;
 pub mod page;
@@ -121,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         // Bounded to the response head like the others: a stream's head is sent at once.
         .merge(events::router())
         .merge(jobs::router())
+        .merge(icons::router())
         .merge(metrics::router())
         .merge(webhooks::router())
         .merge(session::router())

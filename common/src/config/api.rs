@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{
     ApiAwsSettings, CallbackUrlRules, ConfigError, DatabaseSettings, LimitsSettings, LogFormat,
-    ObservabilitySettings, SessionSettings, env::Env,
+    ObservabilitySettings, ResolverSettings, SessionSettings, env::Env,
 };
 
 /// Everything the api reads at start.
@@ -24,6 +24,43 @@ pub struct ApiConfig {
     pub observability: ObservabilitySettings,
     /// Which webhook callback URLs are accepted.
     pub callback_urls: CallbackUrlRules,
+    /// How `/icons/{domain}` fetches a domain on demand: the worker's `RESOLVER_*` variables,
+    /// read the same way, so both follow the same safety rules and cache times.
+    pub resolver: ResolverSettings,
+    /// How many on-demand lookups run at once, and for how long.
+    pub icon_lookup: IconLookupSettings,
+}
+
+/// On-demand lookups of `/icons/{domain}` for domains without a fresh resolution.
+#[derive(Debug, Clone)]
+pub struct IconLookupSettings {
+    /// `ICON_LOOKUP_CONCURRENCY` (default 16): lookups one api instance runs at once; another
+    /// gets 503 `lookup_busy`.
+    pub concurrency: usize,
+    /// `ICON_LOOKUP_TIMEOUT_SECS` (default 15): a lookup not finished (fetched and stored)
+    /// within this long answers 504 `lookup_timeout`.
+    pub timeout: Duration,
+}
+
+impl Default for IconLookupSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl IconLookupSettings {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            concurrency: env.positive_or("ICON_LOOKUP_CONCURRENCY", default.concurrency)?,
+            timeout: Duration::from_secs(
+                env.positive_or("ICON_LOOKUP_TIMEOUT_SECS", default.timeout.as_secs())?,
+            ),
+        })
+    }
 }
 
 impl ApiConfig {
@@ -47,6 +84,8 @@ impl ApiConfig {
             log_format: LogFormat::read(env)?,
             observability: ObservabilitySettings::read(env)?,
             callback_urls: CallbackUrlRules::read(env)?,
+            resolver: super::resolver::read(env)?,
+            icon_lookup: IconLookupSettings::read(env)?,
         })
     }
 }
@@ -199,7 +238,6 @@ mod tests {
         let mut vars = minimal();
         vars.insert("SQS_QUEUE_URL", "http://localhost:4566/000000000000/queue");
         vars.insert("WORKER_FILE_CONCURRENCY", "0");
-        vars.insert("RESOLVER_CONNECT_TO", "not-an-address");
         assert!(config(&vars).is_ok());
     }
 

@@ -13,6 +13,7 @@ mod actions;
 mod auth;
 mod connections;
 mod events;
+mod icons;
 mod jobs;
 mod limits;
 mod openapi;

@@ -129,7 +129,7 @@ async fn results_are_paged_in_file_order_and_downloadable_as_csv() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries"
+        "domain,favicon_url,status,format,width,height,bytes,source,error_category,error,tries,icon_url"
     );
     assert_eq!(lines.len(), 6, "{csv}");
     assert!(

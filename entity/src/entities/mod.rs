@@ -3,7 +3,10 @@
 pub mod clients;
 pub mod file_chunks;
 pub mod files;
+pub mod icon_resolutions;
+pub mod icons;
 pub mod redrives;
+pub mod resolution_images;
 pub mod result_retries;
 pub mod results;
 pub mod sessions;

@@ -38,6 +38,11 @@ pub struct Model {
     /// (NXDOMAIN) or `site_answer` (the site's definite answer without an icon), each kept for
     /// its own time; `None` when it must be fetched again.
     pub cache_class: Option<String>,
+    /// The resolution whose images this result serves: its own fetch, or the one a cached
+    /// result copies (`icon_resolutions.id`).
+    pub resolution_id: Option<Uuid>,
+    /// The stored chosen icon (`icons.hash`); its media type and stored size are the icon's.
+    pub icon_hash: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

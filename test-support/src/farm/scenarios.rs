@@ -64,6 +64,8 @@ pub const SCENARIOS: &[&str] = &[
     "dark",
     "apple-unlinked",
     "multi-ico",
+    "dark-larger",
+    "icon-sizes",
 ];
 
 /// Names under this suffix do not exist for a resolver given [`NXDOMAIN_OVERRIDE`]; the
@@ -432,6 +434,16 @@ pub fn reply(request: &Request) -> Reply {
             "<html><body>Sorry, we could not find that page.</body></html>",
         )),
         ("no-icon", "/") => Some(page("")),
+        // A light icon and a larger dark variant (so that the two differ).
+        ("dark-larger", "/") => Some(page(concat!(
+            r#"<link rel="icon" href="/light/32x32.png">"#,
+            r#"<link rel="icon" media="(prefers-color-scheme: dark)" href="/dark/64x64.png">"#,
+        ))),
+        // One linked ICO holding several sizes.
+        ("icon-sizes", "/") => Some(page(r#"<link rel="icon" href="/favicon.ico">"#)),
+        ("icon-sizes", "/favicon.ico") => {
+            Some(full(200, "image/x-icon", images::ico(&[16, 32, 48, 64])))
+        }
         ("svg", "/") => Some(page(concat!(
             r#"<link rel="icon" href="/i/16x16.png">"#,
             r#"<link rel="icon" type="image/svg+xml" href="/logo.svg">"#,

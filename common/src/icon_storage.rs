@@ -1,0 +1,183 @@
+//! Storing the icons a resolution kept, one way for the worker and the api: each image's bytes
+//! become the S3 object `icons/sha256/<hash>` (written once, whoever else shares it), then the
+//! resolution and its images are recorded through the data layer ([`store::icons`]).
+//!
+//! Written once: the icons table is asked first, and only images it does not hold are
+//! written, with `If-None-Match: *` so that S3 itself refuses to overwrite an object. Two
+//! writers racing on the same new icon both find no row; one write wins, the other gets
+//! `412 Precondition Failed` (or `409` while the first is in flight) and counts as reused. As the
+//! key is the hash of the bytes, whichever write won holds exactly the same bytes. An object
+//! is written before its row, so a row always means the object exists.
+
+use bytes::Bytes;
+use favicon::{Resolution, Theme};
+use sea_orm::{DatabaseConnection, DbErr};
+use store::icons::{KeptImage, NewIcon, StoredIcon, object_key};
+
+use crate::metrics;
+
+/// Why icons could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum IconStorageError {
+    /// S3 failed.
+    #[error("failed to {action} s3://{bucket}/{key}: {source}")]
+    Object {
+        /// `write` or `read`.
+        action: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// What S3 said.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database failed.
+    #[error("failed to record icons: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// Where icons are kept: a bucket, under `icons/sha256/`.
+#[derive(Debug, Clone)]
+pub struct IconStorage {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl IconStorage {
+    /// Icons in `bucket`.
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            s3,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// Stores the images of a freshly fetched `resolution` of `domain` and records it: the
+    /// chosen icon's stored copy, or `None` when nothing was found. A failure is recorded
+    /// (without images) only when a cache may reuse it, so `/icons/{domain}` can answer it
+    /// without fetching again.
+    pub async fn record(
+        &self,
+        db: &DatabaseConnection,
+        domain: &str,
+        resolution: &Resolution,
+    ) -> Result<Option<StoredIcon>, IconStorageError> {
+        let cache_class = resolution.cache_class().map(favicon::CacheClass::as_str);
+        let icon = match &resolution.outcome {
+            Ok(icon) if !icon.images.is_empty() => icon,
+            Ok(_) => return Ok(None),
+            Err(_) if cache_class.is_none() => return Ok(None),
+            Err(_) => {
+                store::icons::record_resolution(db, domain, cache_class, &[]).await?;
+                return Ok(None);
+            }
+        };
+        let kept: Vec<(KeptImage, &Bytes)> = icon
+            .images
+            .iter()
+            .enumerate()
+            .map(|(index, image)| {
+                let kept = KeptImage {
+                    icon: NewIcon::of(
+                        &image.bytes,
+                        image.format.media_type(),
+                        image.width,
+                        image.height,
+                    ),
+                    format: image.format.as_str().to_owned(),
+                    theme: match image.theme {
+                        Theme::Dark => store::icons::Theme::Dark,
+                        Theme::Light => store::icons::Theme::Light,
+                    },
+                    chosen: index == 0,
+                };
+                (kept, &image.bytes)
+            })
+            .collect();
+        let hashes = kept.iter().map(|(k, _)| k.icon.hash.clone()).collect();
+        let stored = store::icons::stored_hashes(db, hashes).await?;
+        let mut written = std::collections::HashSet::new();
+        for (image, bytes) in &kept {
+            let hash = &image.icon.hash;
+            if stored.contains(hash) || written.contains(hash) {
+                metrics::icon_object(false);
+                continue;
+            }
+            let new = self
+                .put_once(hash, &image.icon.media_type, (*bytes).clone())
+                .await?;
+            metrics::icon_object(new);
+            written.insert(hash.clone());
+        }
+        let images: Vec<KeptImage> = kept.into_iter().map(|(image, _)| image).collect();
+        let chosen = images[0].icon.hash.clone();
+        let resolution_id =
+            store::icons::record_resolution(db, domain, cache_class, &images).await?;
+        Ok(Some(StoredIcon {
+            resolution_id,
+            hash: chosen,
+        }))
+    }
+
+    /// Writes an icon's object unless one exists: true when this call wrote it.
+    async fn put_once(
+        &self,
+        hash: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<bool, IconStorageError> {
+        let key = object_key(hash);
+        let put = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type(media_type)
+            .cache_control("public, max-age=31536000, immutable")
+            .if_none_match("*")
+            .body(bytes.into())
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .raw_response()
+                    .is_some_and(|raw| matches!(raw.status().as_u16(), 409 | 412)) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(IconStorageError::Object {
+                action: "write",
+                bucket: self.bucket.clone(),
+                key,
+                source: Box::new(error),
+            }),
+        }
+    }
+
+    /// The bytes of the stored icon `hash`.
+    pub async fn read(&self, hash: &str) -> Result<Bytes, IconStorageError> {
+        let key = object_key(hash);
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| IconStorageError::Object {
+            action: "read",
+            bucket: self.bucket.clone(),
+            key: key.clone(),
+            source,
+        };
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|error| failed(Box::new(error)))?;
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|error| failed(Box::new(error)))?;
+        Ok(body.into_bytes())
+    }
+}

@@ -1,0 +1,354 @@
+//! The stored icons: `icons` (each distinct icon once, content-addressed), `icon_resolutions`
+//! (one fetch of a domain's icons, found or not) and `resolution_images` (what a fetch kept).
+//!
+//! The bytes live in object storage under [`object_key`]; this module only records them and
+//! finds them again. Whoever stores an icon asks [`stored_hashes`] first and writes only the
+//! objects not recorded yet, then records the resolution with [`record_resolution`], which
+//! inserts icon rows `ON CONFLICT DO NOTHING` (two writers of the same bytes agree).
+//!
+//! Results point at the resolution whose images they serve (`results.resolution_id`) and at
+//! the chosen image (`results.icon_hash`): a result copied from the cache copies both, so it
+//! adds no resolution, no row here and no object.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use entity::{icon_resolutions, icons, resolution_images, results};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::errors::retrying;
+
+/// The object key of an icon's bytes: `icons/sha256/<hex>`.
+pub fn object_key(hash: &str) -> String {
+    format!("icons/sha256/{hash}")
+}
+
+/// SHA-256 of `bytes`, lower-case hex: an icon's identity.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Which colour scheme an image is meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Theme {
+    /// The default.
+    Light,
+    /// `prefers-color-scheme: dark`.
+    Dark,
+}
+
+impl Theme {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Light => "light",
+            Self::Dark => "dark",
+        }
+    }
+
+    /// The theme a stored name spells; anything unknown is light.
+    pub fn from_stored(name: &str) -> Self {
+        if name == "dark" {
+            Self::Dark
+        } else {
+            Self::Light
+        }
+    }
+}
+
+/// An icon's bytes as described in `icons`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIcon {
+    /// [`content_hash`] of the bytes.
+    pub hash: String,
+    /// Its `Content-Type`.
+    pub media_type: String,
+    /// Size of the bytes.
+    pub byte_size: i64,
+    /// CRC-32 of the bytes.
+    pub crc32: u32,
+    /// Width in pixels.
+    pub width: i32,
+    /// Height in pixels.
+    pub height: i32,
+}
+
+impl NewIcon {
+    /// The description of `bytes`.
+    pub fn of(bytes: &[u8], media_type: &str, width: u32, height: u32) -> Self {
+        Self {
+            hash: content_hash(bytes),
+            media_type: media_type.to_owned(),
+            byte_size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            crc32: crc32fast::hash(bytes),
+            width: i32::try_from(width).unwrap_or(i32::MAX),
+            height: i32::try_from(height).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+/// One image a resolution keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptImage {
+    /// The icon.
+    pub icon: NewIcon,
+    /// `png`, `ico`, … as read from the bytes.
+    pub format: String,
+    /// Light or dark.
+    pub theme: Theme,
+    /// The resolver's choice.
+    pub chosen: bool,
+}
+
+/// A result's stored icon: the resolution it serves and the chosen image's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIcon {
+    /// `icon_resolutions.id`.
+    pub resolution_id: Uuid,
+    /// `icons.hash` of the chosen image.
+    pub hash: String,
+}
+
+/// Which of `hashes` already have an icon row (so their objects exist). Outages are retried.
+pub async fn stored_hashes(
+    db: &DatabaseConnection,
+    hashes: Vec<String>,
+) -> Result<HashSet<String>, DbErr> {
+    if hashes.is_empty() {
+        return Ok(HashSet::new());
+    }
+    retrying("reading stored icons", || {
+        let hashes = hashes.clone();
+        async move {
+            let found: Vec<String> = icons::Entity::find()
+                .select_only()
+                .column(icons::Column::Hash)
+                .filter(icons::Column::Hash.is_in(hashes))
+                .into_tuple()
+                .all(db)
+                .await?;
+            Ok(found.into_iter().collect())
+        }
+    })
+    .await
+}
+
+/// Records one fetch of `domain`: its icons (rows that exist are kept; each insert committed
+/// at once), then the resolution and the images it kept in one transaction; the new
+/// resolution's id. `images` may be empty (a
+/// definite answer without an icon). Outages are retried.
+pub async fn record_resolution(
+    db: &DatabaseConnection,
+    domain: &str,
+    cache_class: Option<&str>,
+    images: &[KeptImage],
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    retrying("recording icons", || async move {
+        // The icons first, each insert committed at once: writers of the same new icon wait
+        // for each other only for one statement, never for a whole transaction.
+        // In hash order: two writers of the same icons lock their rows in the same order.
+        let mut distinct_icons: std::collections::BTreeMap<&str, &NewIcon> =
+            std::collections::BTreeMap::new();
+        for image in images {
+            distinct_icons.insert(&image.icon.hash, &image.icon);
+        }
+        if !distinct_icons.is_empty() {
+            let rows = distinct_icons.values().map(|icon| icons::ActiveModel {
+                hash: Set(icon.hash.clone()),
+                media_type: Set(icon.media_type.clone()),
+                byte_size: Set(icon.byte_size),
+                crc32: Set(i64::from(icon.crc32)),
+                width: Set(icon.width),
+                height: Set(icon.height),
+                created_at: Set(now),
+            });
+            icons::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([icons::Column::Hash])
+                .exec_without_returning(db)
+                .await?;
+        }
+        let txn = db.begin().await?;
+        icon_resolutions::Entity::insert(icon_resolutions::ActiveModel {
+            id: Set(id),
+            domain: Set(domain.to_owned()),
+            cache_class: Set(cache_class.map(str::to_owned)),
+            resolved_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let mut seen = HashSet::new();
+        let kept: Vec<resolution_images::ActiveModel> = images
+            .iter()
+            .filter(|image| seen.insert((image.icon.hash.as_str(), image.theme)))
+            .map(|image| resolution_images::ActiveModel {
+                resolution_id: Set(id),
+                icon_hash: Set(image.icon.hash.clone()),
+                theme: Set(image.theme.as_str().to_owned()),
+                format: Set(image.format.clone()),
+                width: Set(image.icon.width),
+                height: Set(image.icon.height),
+                chosen: Set(image.chosen),
+            })
+            .collect();
+        if !kept.is_empty() {
+            resolution_images::Entity::insert_many(kept)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(id)
+    })
+    .await
+}
+
+/// A kept image with what serving it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredImage {
+    /// `icons.hash`.
+    pub hash: String,
+    /// Its `Content-Type`.
+    pub media_type: String,
+    /// `png`, `ico`, `svg`, …
+    pub format: String,
+    /// Light or dark.
+    pub theme: Theme,
+    /// Width in pixels (0 for an SVG without a size).
+    pub width: i32,
+    /// Height in pixels.
+    pub height: i32,
+    /// Size of the bytes.
+    pub byte_size: i64,
+    /// The resolver's choice.
+    pub chosen: bool,
+}
+
+/// The newest fetch of a domain and what it kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewestResolution {
+    /// `icon_resolutions.id`.
+    pub id: Uuid,
+    /// When it was fetched.
+    pub resolved_at: DateTime<Utc>,
+    /// What a cache may reuse of it, or `None`.
+    pub cache_class: Option<String>,
+    /// Its images, the chosen one first; empty when none was found.
+    pub images: Vec<StoredImage>,
+}
+
+/// The newest fetch of `domain` (index `(domain, resolved_at DESC)`) with its images.
+pub async fn newest_resolution(
+    db: &DatabaseConnection,
+    domain: &str,
+) -> Result<Option<NewestResolution>, DbErr> {
+    let Some(resolution) = icon_resolutions::Entity::find()
+        .filter(icon_resolutions::Column::Domain.eq(domain))
+        .order_by_desc(icon_resolutions::Column::ResolvedAt)
+        .limit(1)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut images: Vec<StoredImage> = resolution_images::Entity::find()
+        .filter(resolution_images::Column::ResolutionId.eq(resolution.id))
+        .find_also_related(icons::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(image, icon)| {
+            let icon = icon?;
+            Some(StoredImage {
+                hash: image.icon_hash,
+                media_type: icon.media_type,
+                format: image.format,
+                theme: Theme::from_stored(&image.theme),
+                width: image.width,
+                height: image.height,
+                byte_size: icon.byte_size,
+                chosen: image.chosen,
+            })
+        })
+        .collect();
+    images.sort_by_key(|image| !image.chosen);
+    Ok(Some(NewestResolution {
+        id: resolution.id,
+        resolved_at: resolution.resolved_at,
+        cache_class: resolution.cache_class,
+        images,
+    }))
+}
+
+/// The stored icon `hash`, if any.
+pub async fn icon(db: &DatabaseConnection, hash: &str) -> Result<Option<icons::Model>, DbErr> {
+    icons::Entity::find_by_id(hash.to_owned()).one(db).await
+}
+
+/// One found icon of a file, for its ZIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIcon {
+    /// The result's position.
+    pub position: i32,
+    /// The domain.
+    pub domain: String,
+    /// Where the origin served it.
+    pub favicon_url: Option<String>,
+    /// The stored icon.
+    pub icon: icons::Model,
+    /// `png`, `ico`, … of the result.
+    pub format: Option<String>,
+}
+
+/// Up to `limit` results of `file_id` after position `after` that have a stored icon, with the
+/// icon, in position order: a keyset page (`(file_id, position)` is unique and indexed), so a
+/// ZIP of any size is read in pages of the same cost.
+pub async fn file_icons_after(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+    after: i32,
+    limit: u64,
+) -> Result<(Vec<FileIcon>, Option<i32>), DbErr> {
+    let rows = results::Entity::find()
+        .filter(results::Column::FileId.eq(file_id))
+        .filter(results::Column::Position.gt(after))
+        .order_by_asc(results::Column::Position)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let last = rows.last().map(|row| row.position);
+    let hashes: HashSet<String> = rows
+        .iter()
+        .filter_map(|row| row.icon_hash.clone())
+        .collect();
+    let found: HashMap<String, icons::Model> = if hashes.is_empty() {
+        HashMap::new()
+    } else {
+        icons::Entity::find()
+            .filter(icons::Column::Hash.is_in(hashes))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|icon| (icon.hash.clone(), icon))
+            .collect()
+    };
+    let icons = rows
+        .into_iter()
+        .filter_map(|row| {
+            let icon = found.get(row.icon_hash.as_deref()?)?.clone();
+            Some(FileIcon {
+                position: row.position,
+                domain: row.domain,
+                favicon_url: row.favicon_url,
+                icon,
+                format: row.icon_format,
+            })
+        })
+        .collect();
+    Ok((icons, last))
+}
