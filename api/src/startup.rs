@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth_failures::AuthFailures,
-    live::LiveChanges,
     icon_lookup::IconLookups,
+    live::LiveChanges,
     publish,
     rate_limit::RateLimiter,
     routes,

@@ -170,7 +170,10 @@ pub async fn record_retried(
                     .col_expr(results::Column::IconHeight, Expr::value(row.icon_height))
                     .col_expr(results::Column::IconBytes, Expr::value(row.icon_bytes))
                     .col_expr(results::Column::IconSource, Expr::value(row.icon_source))
-                    .col_expr(results::Column::ResolutionId, Expr::value(row.resolution_id))
+                    .col_expr(
+                        results::Column::ResolutionId,
+                        Expr::value(row.resolution_id),
+                    )
                     .col_expr(results::Column::IconHash, Expr::value(row.icon_hash))
                     .col_expr(
                         results::Column::ErrorCategory,

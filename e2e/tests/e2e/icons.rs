@@ -313,7 +313,8 @@ async fn a_dark_variant_is_stored_and_served_for_theme_dark() {
         1,
         "the dark variant is kept"
     );
-    let (light_headers, light) = icon(&stack, "dark-larger-1.test?size=64&format=png", "image/png").await;
+    let (light_headers, light) =
+        icon(&stack, "dark-larger-1.test?size=64&format=png", "image/png").await;
     let (dark_headers, dark) = icon(
         &stack,
         "dark-larger-1.test?size=64&format=png&theme=dark",
