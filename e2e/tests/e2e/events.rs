@@ -260,7 +260,12 @@ async fn a_stream_on_one_api_instance_sees_changes_made_through_another() {
     let file_id = stack.upload_domains(&domains("instances", 10)).await;
 
     let seen = until_terminal(&mut events, &file_id).await;
-    assert_eq!(seen[0].1["status"], "PENDING", "{seen:?}");
+    // Events are coalesced (a stream reads at most every 250 ms, each file in its latest
+    // state), so a worker may already have taken the file when it is first seen.
+    assert!(
+        matches!(seen[0].1["status"].as_str(), Some("PENDING" | "PROCESSING")),
+        "{seen:?}"
+    );
     let (_, last) = seen.last().unwrap();
     assert_eq!(last["status"], "COMPLETED");
     assert_eq!(*last, second.file(&file_id).await);
