@@ -70,6 +70,7 @@ pub struct SessionView {
             headers(("Set-Cookie" = String, description = "`__Host-fp_session=<token>; Max-Age=…; Path=/; HttpOnly; SameSite=Strict; Secure`"))),
         (status = 400, description = "Not JSON, or no `api_key`", body = ErrorBody),
         (status = 401, description = "Unknown API key", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 429, description = "`too_many_auth_failures` or `rate_limited`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ))]

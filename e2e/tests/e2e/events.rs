@@ -135,7 +135,10 @@ async fn until_terminal(events: &mut EventStream, file_id: &str) -> Vec<(i64, Va
         assert_eq!(name, "file", "{data}");
         if data["id"] == file_id {
             seen.push((id.unwrap(), data.clone()));
-            if matches!(data["status"].as_str(), Some("COMPLETED" | "FAILED")) {
+            if matches!(
+                data["status"].as_str(),
+                Some("COMPLETED" | "FAILED" | "CANCELLED")
+            ) {
                 return seen;
             }
         }
@@ -376,4 +379,73 @@ async fn an_idle_stream_sends_heartbeats_and_a_bad_last_event_id_is_refused() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_last_event_id");
+}
+
+/// `POST path` (or `DELETE path`) as the stack's client; the status code.
+async fn act(stack: &TestStack, method: reqwest::Method, path: &str) -> u16 {
+    stack
+        .http
+        .request(method, format!("{}{path}", stack.address))
+        .bearer_auth(&stack.api_key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_cancel_and_delete_show_on_the_stream() {
+    let stack = slow_stack(|_| {}).await;
+    let (mut events, _) = client_stream(&stack, None).await;
+
+    // A retry reopens a COMPLETED file with a failure; the stream shows it completed again,
+    // under a later change number, with the failed result tried twice.
+    let mut names = domains("retried", 2);
+    names.push("missing-retried.example.com".to_owned());
+    let retried = stack.upload_domains(&names).await;
+    let first = until_terminal(&mut events, &retried).await;
+    let (first_done, first_file) = first.last().unwrap().clone();
+    assert_eq!(first_file["progress"]["failed"], 1, "{first_file}");
+    let status = act(
+        &stack,
+        reqwest::Method::POST,
+        &format!("/files/{retried}/retry"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let again = until_terminal(&mut events, &retried).await;
+    let (done_again, file_again) = again.last().unwrap();
+    assert!(*done_again > first_done, "{again:?}");
+    assert_eq!(file_again["status"], "COMPLETED");
+    assert_eq!(*file_again, stack.file(&retried).await);
+
+    // A cancel ends a file in progress as CANCELLED.
+    let cancelled = stack.upload_domains(&domains("cancelled", 30)).await;
+    let status = act(
+        &stack,
+        reqwest::Method::POST,
+        &format!("/files/{cancelled}/cancel"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = until_terminal(&mut events, &cancelled).await;
+    assert_eq!(seen.last().unwrap().1["status"], "CANCELLED", "{seen:?}");
+
+    // A delete is announced as `deleted`.
+    let status = act(
+        &stack,
+        reqwest::Method::DELETE,
+        &format!("/files/{retried}"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    loop {
+        let (name, _, data) = events.next_event().await.expect("a deleted event");
+        if name == "deleted" {
+            assert_eq!(data["id"], retried.as_str());
+            break;
+        }
+        assert_eq!(name, "file", "{data}");
+    }
 }
