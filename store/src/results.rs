@@ -309,7 +309,8 @@ async fn insert_results(
     Ok(written as u64)
 }
 
-fn active_result(row: results::Model) -> results::ActiveModel {
+/// A result row as a model to insert, every column set.
+pub(crate) fn active_result(row: results::Model) -> results::ActiveModel {
     results::ActiveModel {
         id: Set(row.id),
         file_id: Set(row.file_id),

@@ -220,7 +220,7 @@ mod tests {
     use sea_orm::{ActiveModelTrait, Database, NotSet, Set};
 
     use super::*;
-    use crate::results::{FailureRecord, IconRecord};
+    use crate::results::{FailureRecord, IconRecord, active_result};
 
     /// A COMPLETED file of `client` with a success at 0, a fetch failure at 1 and an invalid
     /// entry at 2, its counters matching.
@@ -276,31 +276,7 @@ mod tests {
                 },
                 now,
             );
-            results::ActiveModel {
-                id: Set(row.id),
-                file_id: Set(row.file_id),
-                position: Set(row.position),
-                domain: Set(row.domain),
-                favicon_url: Set(row.favicon_url),
-                status: Set(row.status),
-                error: Set(row.error),
-                tries: Set(row.tries),
-                icon_format: Set(row.icon_format),
-                icon_width: Set(row.icon_width),
-                icon_height: Set(row.icon_height),
-                icon_bytes: Set(row.icon_bytes),
-                icon_source: Set(row.icon_source),
-                error_category: Set(row.error_category),
-                from_cache: Set(row.from_cache),
-                cache_class: Set(row.cache_class),
-                resolution_id: Set(row.resolution_id),
-                icon_hash: Set(row.icon_hash),
-                created_at: Set(row.created_at),
-                updated_at: Set(row.updated_at),
-            }
-            .insert(db)
-            .await
-            .expect("result");
+            active_result(row).insert(db).await.expect("result");
         }
         id
     }
