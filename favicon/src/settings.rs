@@ -9,7 +9,12 @@ use std::time::Duration;
 pub struct ResolverSettings {
     /// `RESOLVER_TIMEOUT_SECS` (default 10): the whole budget of one domain, retries included.
     pub domain_timeout: Duration,
-    /// `RESOLVER_CONNECT_TIMEOUT_SECS` (default 5).
+    /// `RESOLVER_CONNECT_TIMEOUT_SECS` (default 3): the most one connection may take to open,
+    /// TCP and TLS handshake together, applied to each new connection (not to the wait for a
+    /// pooled one, nor to the per-host wait). Lower than the deadline so that a host that
+    /// accepts and never finishes its handshake frees its per-host slot and leaves the domain
+    /// time for `http://` and `www.`; 3 s still covers a handshake over three
+    /// intercontinental round trips with a lost SYN retransmitted once (1 s).
     pub connect_timeout: Duration,
     /// `RESOLVER_MAX_TRIES` (default 2): tries per domain on transient errors.
     pub max_tries: u32,
@@ -34,8 +39,30 @@ pub struct ResolverSettings {
     pub max_kept_image_bytes: usize,
     /// `RESOLVER_PREFER_SVG` (default false): an SVG icon wins over any raster.
     pub prefer_svg: bool,
-    /// `RESOLVER_PER_HOST_CONCURRENCY` (default 4): requests to one host at once.
+    /// `RESOLVER_PER_HOST_CONCURRENCY` (default 4): requests to one host at once for home
+    /// pages (the pages a site renders for each request).
     pub per_host_concurrency: usize,
+    /// `RESOLVER_STATIC_HOST_CONCURRENCY` (default 16): requests to one host at once for
+    /// static files (icons, manifests), counted apart from home pages. Hosts asked for files
+    /// only are CDNs or shared asset hosts, built for many requests at once; one host serving
+    /// the icons of many sites would otherwise be the bottleneck of a whole list.
+    pub static_host_concurrency: usize,
+    /// `RESOLVER_MAX_HOST_WAIT_SECS` (default 30; 0: the wait counts against the deadline):
+    /// the time a domain's requests spend waiting for a per-host slot (see the two settings
+    /// above) pushes its deadline back, by this much at most. Politeness towards a busy
+    /// shared host then slows its domains down without failing them.
+    pub max_host_wait: Duration,
+    /// `RESOLVER_DNS_TIMEOUT_MS` (default 2000): the wait for one DNS answer, per attempt.
+    pub dns_timeout: Duration,
+    /// `RESOLVER_DNS_ATTEMPTS` (default 2): DNS queries sent for one name before it fails
+    /// (temporarily) with `dns`.
+    pub dns_attempts: usize,
+    /// `RESOLVER_DNS_CACHE_SIZE` (default 4096): DNS answers kept (negative ones included),
+    /// each for its TTL.
+    pub dns_cache_size: usize,
+    /// `RESOLVER_DNS_SERVERS` (`IP:PORT,IP:PORT`, empty by default: the system's
+    /// `/etc/resolv.conf`): the DNS servers asked, over UDP (TCP for truncated answers).
+    pub dns_servers: Vec<std::net::SocketAddr>,
     /// `RESOLVER_MAX_REDIRECTS` (default 10): redirects followed per request.
     pub max_redirects: usize,
     /// `RESOLVER_CACHE_TTL_SECS` (default 86400; 0 disables): a domain whose icon was found
@@ -73,7 +100,7 @@ impl Default for ResolverSettings {
     fn default() -> Self {
         Self {
             domain_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
             max_tries: 2,
             user_agent: "favicon-pipeline/0.1 (+https://github.com/favicon-pipeline)".to_owned(),
             max_html_bytes: 512 * 1024,
@@ -83,6 +110,12 @@ impl Default for ResolverSettings {
             max_kept_image_bytes: 1024 * 1024,
             prefer_svg: false,
             per_host_concurrency: 4,
+            static_host_concurrency: 16,
+            max_host_wait: Duration::from_secs(30),
+            dns_timeout: Duration::from_millis(2000),
+            dns_attempts: 2,
+            dns_cache_size: 4096,
+            dns_servers: Vec::new(),
             max_redirects: 10,
             cache_ttl: Duration::from_secs(86_400),
             cache_nxdomain_ttl: Duration::from_secs(3_600),

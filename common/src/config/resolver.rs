@@ -41,6 +41,25 @@ pub(crate) fn read(env: &Env<'_>) -> Result<ResolverSettings, ConfigError> {
             "RESOLVER_PER_HOST_CONCURRENCY",
             default.per_host_concurrency,
         )?,
+        static_host_concurrency: env.positive_or(
+            "RESOLVER_STATIC_HOST_CONCURRENCY",
+            default.static_host_concurrency,
+        )?,
+        max_host_wait: Duration::from_secs(env.parse_or(
+            "RESOLVER_MAX_HOST_WAIT_SECS",
+            default.max_host_wait.as_secs(),
+        )?),
+        dns_timeout: Duration::from_millis(env.positive_or(
+            "RESOLVER_DNS_TIMEOUT_MS",
+            u64::try_from(default.dns_timeout.as_millis()).unwrap_or(u64::MAX),
+        )?),
+        dns_attempts: env.positive_or("RESOLVER_DNS_ATTEMPTS", default.dns_attempts)?,
+        dns_cache_size: env.parse_or("RESOLVER_DNS_CACHE_SIZE", default.dns_cache_size)?,
+        dns_servers: match env.optional("RESOLVER_DNS_SERVERS") {
+            Some(value) => parse_dns_servers(&value)
+                .map_err(|reason| env.invalid("RESOLVER_DNS_SERVERS", &value, reason))?,
+            None => Vec::new(),
+        },
         max_redirects: env.parse_or("RESOLVER_MAX_REDIRECTS", default.max_redirects)?,
         cache_ttl: Duration::from_secs(
             env.parse_or("RESOLVER_CACHE_TTL_SECS", default.cache_ttl.as_secs())?,
@@ -59,6 +78,20 @@ pub(crate) fn read(env: &Env<'_>) -> Result<ResolverSettings, ConfigError> {
         ca_cert: env.optional("RESOLVER_CA_CERT").map(Into::into),
         allow_private: env.parse_or("RESOLVER_ALLOW_PRIVATE", default.allow_private)?,
     })
+}
+
+/// Parses `RESOLVER_DNS_SERVERS`: `IP:PORT` entries separated by commas (`[IPv6]:PORT`).
+fn parse_dns_servers(value: &str) -> Result<Vec<std::net::SocketAddr>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse()
+                .map_err(|error| format!("{entry:?} is not IP:PORT: {error}"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -129,5 +162,30 @@ mod tests {
                 .to_string()
                 .contains("RESOLVER_CONNECT_TO")
         );
+    }
+
+    #[test]
+    fn dns_servers_are_ip_and_port_pairs() {
+        assert_eq!(
+            parse_dns_servers("1.1.1.1:53, [2606:4700::1111]:53").unwrap(),
+            vec![
+                "1.1.1.1:53".parse().unwrap(),
+                "[2606:4700::1111]:53".parse().unwrap()
+            ]
+        );
+        assert!(parse_dns_servers("1.1.1.1").is_err());
+        let mut vars = HashMap::new();
+        vars.insert("RESOLVER_DNS_SERVERS", "127.0.0.1:5353");
+        vars.insert("RESOLVER_DNS_TIMEOUT_MS", "500");
+        vars.insert("RESOLVER_MAX_HOST_WAIT_SECS", "0");
+        let settings = resolver(&vars).unwrap();
+        assert_eq!(
+            settings.dns_servers,
+            vec!["127.0.0.1:5353".parse().unwrap()]
+        );
+        assert_eq!(settings.dns_timeout, Duration::from_millis(500));
+        assert_eq!(settings.max_host_wait, Duration::ZERO);
+        vars.insert("RESOLVER_DNS_SERVERS", "localhost");
+        assert!(resolver(&vars).is_err());
     }
 }

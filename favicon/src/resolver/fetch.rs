@@ -1,6 +1,7 @@
 //! One GET with bounded reads: redirects followed by hand (at most N, loops detected, every
 //! hop checked by [`Network`]), bodies read chunk by chunk after decompression and cut off at
-//! a limit, and a per-host concurrency limit.
+//! a limit, and per-host concurrency limits whose waits push the domain's deadline back
+//! ([`Budget`]).
 
 use std::{
     collections::HashMap,
@@ -16,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use super::{
-    Failure, FailureCategory, html,
+    Budget, Failure, FailureCategory, html,
     net::{BlockedAddress, DnsError, Network},
 };
 
@@ -30,6 +31,26 @@ pub(super) enum Limit {
     Document(usize),
     /// An icon: more than `max` bytes fails with `too_large`.
     Icon(usize),
+}
+
+impl Limit {
+    /// Which per-host limit a request for this counts against.
+    fn class(self) -> RequestClass {
+        match self {
+            Self::Page(_) => RequestClass::Page,
+            Self::Document(_) | Self::Icon(_) => RequestClass::Static,
+        }
+    }
+}
+
+/// Which per-host limit a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum RequestClass {
+    /// A home page, which a site renders for each request: `per_host_concurrency`.
+    Page,
+    /// A static file (icon, manifest), which shared hosts and CDNs serve by the thousand:
+    /// `static_host_concurrency`.
+    Static,
 }
 
 /// A response after redirects.
@@ -55,8 +76,14 @@ pub(super) struct Fetcher {
 }
 
 impl Fetcher {
-    /// GETs `start`, following redirects.
-    pub async fn get(&self, start: &Url, limit: Limit) -> Result<Fetched, Failure> {
+    /// GETs `start`, following redirects. The time spent waiting for a per-host slot is
+    /// recorded in `budget`, which pushes the domain's deadline back by it.
+    pub async fn get(
+        &self,
+        start: &Url,
+        limit: Limit,
+        budget: &Budget,
+    ) -> Result<Fetched, Failure> {
         let mut url = start.clone();
         url.set_fragment(None);
         let mut visited = vec![url.clone()];
@@ -71,7 +98,14 @@ impl Fetcher {
                 .check_url(&url)
                 .map_err(|blocked| Failure::new(FailureCategory::Blocked, blocked.to_string()))?;
             let (transport_url, host_header) = self.network.transport_url(&url);
-            let _permit = self.hosts.acquire(url.host_str().unwrap_or_default()).await;
+            let host = url.host_str().unwrap_or_default();
+            let _permit = match self.hosts.try_acquire(host, limit.class()) {
+                Some(permit) => permit,
+                None => {
+                    let _waiting = budget.waiting();
+                    self.hosts.acquire(host, limit.class()).await
+                }
+            };
             let mut request = self.client.get(transport_url);
             if let Some(host) = host_header {
                 request = request.header(HOST, host);
@@ -182,6 +216,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     let mut category = None;
     let mut no_such_name = false;
+    let mut refused = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut messages = Vec::new();
     while let Some(current) = source {
@@ -193,6 +228,12 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
             no_such_name = dns.is_no_such_name();
         } else if current.downcast_ref::<rustls::Error>().is_some() {
             category = category.or(Some(FailureCategory::Tls));
+        }
+        if current
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            refused = true;
         }
         // `io::Error::source` skips the error it wraps: descend into it instead.
         source = match current
@@ -216,10 +257,10 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
         .collect::<Vec<_>>()
         .join(": ");
     let failure = Failure::new(category, format!("{url}: {chain}"));
-    if category == FailureCategory::Dns {
-        failure.with_definite(no_such_name)
-    } else {
-        failure
+    match category {
+        FailureCategory::Dns => failure.with_definite(no_such_name),
+        FailureCategory::Connect => failure.with_refused(refused),
+        _ => failure,
     }
 }
 
@@ -276,42 +317,71 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// At most N requests at once to one host, across every domain this resolver works on.
+/// At most N requests at once to one host, across every domain this resolver works on: home
+/// pages and static files (icons, manifests) counted apart, each class with its own N. A host
+/// asked only for files (a CDN, a shared asset host) thus gets the larger static limit, and a
+/// site's own host gets at most both at once.
 #[derive(Debug, Clone)]
 pub(super) struct HostLimits {
-    per_host: usize,
-    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    per_host_pages: usize,
+    per_host_static: usize,
+    hosts: Arc<Mutex<HostSemaphores>>,
 }
+
+type HostSemaphores = HashMap<(String, RequestClass), Arc<Semaphore>>;
 
 /// A place in one host's queue; the host's entry goes when its last holder does.
 #[derive(Debug)]
 pub(super) struct HostPermit {
-    host: String,
-    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    key: (String, RequestClass),
+    hosts: Arc<Mutex<HostSemaphores>>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl HostLimits {
-    pub fn new(per_host: usize) -> Self {
+    pub fn new(per_host_pages: usize, per_host_static: usize) -> Self {
         Self {
-            per_host: per_host.max(1),
+            per_host_pages: per_host_pages.max(1),
+            per_host_static: per_host_static.max(1),
             hosts: Arc::default(),
         }
     }
 
-    pub async fn acquire(&self, host: &str) -> HostPermit {
-        let semaphore = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(
-                hosts
-                    .entry(host.to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_host))),
-            )
+    fn semaphore(&self, key: &(String, RequestClass)) -> Arc<Semaphore> {
+        let places = match key.1 {
+            RequestClass::Page => self.per_host_pages,
+            RequestClass::Static => self.per_host_static,
         };
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            hosts
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(places))),
+        )
+    }
+
+    /// A place at `host` for a request of `class` when one is free now.
+    pub fn try_acquire(&self, host: &str, class: RequestClass) -> Option<HostPermit> {
+        let key = (host.to_owned(), class);
+        let permit = self.semaphore(&key).try_acquire_owned().ok();
+        let got = permit.is_some();
+        // Dropped at once when no place was free, removing an entry made for nothing.
+        let permit = HostPermit {
+            key,
+            hosts: Arc::clone(&self.hosts),
+            permit,
+        };
+        got.then_some(permit)
+    }
+
+    /// A place at `host` for a request of `class`, waiting for one.
+    pub async fn acquire(&self, host: &str, class: RequestClass) -> HostPermit {
+        let key = (host.to_owned(), class);
+        let semaphore = self.semaphore(&key);
         // The semaphore is never closed, so acquiring only waits.
         let permit = semaphore.acquire_owned().await.ok();
         HostPermit {
-            host: host.to_owned(),
+            key,
             hosts: Arc::clone(&self.hosts),
             permit,
         }
@@ -324,10 +394,10 @@ impl Drop for HostPermit {
         drop(self.permit.take());
         // Only the map holds it: nobody holds or waits for a place.
         if hosts
-            .get(&self.host)
+            .get(&self.key)
             .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
         {
-            hosts.remove(&self.host);
+            hosts.remove(&self.key);
         }
     }
 }
@@ -355,19 +425,31 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_gets_at_most_n_requests_at_once_and_its_entry_goes_after() {
-        let limits = HostLimits::new(2);
-        let first = limits.acquire("a.test").await;
-        let second = limits.acquire("a.test").await;
+        use RequestClass::{Page, Static};
+        let limits = HostLimits::new(2, 3);
+        let first = limits.acquire("a.test", Page).await;
+        let second = limits.acquire("a.test", Page).await;
         assert!(
-            limits.acquire("a.test").now_or_never().is_none(),
+            limits.acquire("a.test", Page).now_or_never().is_none(),
             "a third place was given"
         );
-        assert!(limits.acquire("b.test").now_or_never().is_some());
+        assert!(limits.try_acquire("a.test", Page).is_none());
+        assert!(limits.acquire("b.test", Page).now_or_never().is_some());
+        // Static files have places of their own, more of them.
+        let files: Vec<_> = (0..3)
+            .map(|_| {
+                limits
+                    .try_acquire("a.test", Static)
+                    .expect("a static place")
+            })
+            .collect();
+        assert!(limits.try_acquire("a.test", Static).is_none());
+        drop(files);
         drop(first);
-        let third = limits.acquire("a.test").now_or_never();
+        let third = limits.acquire("a.test", Page).now_or_never();
         assert!(third.is_some());
         drop(third);
         drop(second);
-        assert!(!limits.hosts.lock().unwrap().contains_key("a.test"));
+        assert!(limits.hosts.lock().unwrap().is_empty());
     }
 }

@@ -19,19 +19,25 @@ pub(crate) mod kept;
 pub(crate) mod manifest;
 pub(crate) mod net;
 
-use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    future::Future,
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use futures::{StreamExt, stream};
 use serde::Serialize;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, sleep_until};
 use url::Url;
 
 use self::{
     fetch::{Fetched, Fetcher, HostLimits, Limit},
     html::CandidateKind,
     kept::{MAX_DARK_IMAGES, Verified},
-    net::{GuardedDns, Network},
+    net::{DnsSetupError, GuardedDns, Network},
 };
 pub use self::{
     image::ImageFormat,
@@ -205,6 +211,10 @@ pub struct Failure {
     /// ([`Resolution::cache_class`]).
     #[serde(skip)]
     pub definite: bool,
+    /// Every connection tried was refused (nothing listens there): trying the same again at
+    /// once is pointless, so the resolution is not retried.
+    #[serde(skip)]
+    pub refused: bool,
 }
 
 impl Failure {
@@ -214,7 +224,14 @@ impl Failure {
             category,
             detail: detail.into(),
             definite: category.definite_by_default(),
+            refused: false,
         }
+    }
+
+    /// The same failure, said to come from refused connections only, or not.
+    pub fn with_refused(mut self, refused: bool) -> Self {
+        self.refused = refused;
+        self
     }
 
     /// The same failure, said to be definite (NXDOMAIN) or not (a temporary answer).
@@ -255,6 +272,102 @@ pub enum ResolverError {
     /// The HTTP client cannot be built (TLS set-up).
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The DNS client cannot be set up (no usable `/etc/resolv.conf`).
+    #[error(transparent)]
+    Dns(#[from] DnsSetupError),
+}
+
+/// One domain's deadline: `domain_timeout` from the start, pushed back by the time its
+/// requests spent waiting for per-host slots (while at least one of them waited), by
+/// `max_host_wait` at most. Politeness towards a busy host thus slows its domains down
+/// instead of failing them, and a host that never answers still fails them in time.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    base: Instant,
+    max_extension: Duration,
+    waiting: Mutex<Waiting>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    /// Requests waiting now.
+    requests: usize,
+    /// When the current wait began (at least one request waiting).
+    since: Instant,
+    /// Waits that ended, together.
+    waited: Duration,
+}
+
+/// A request waiting for a per-host slot; the wait ends when it is dropped.
+#[derive(Debug)]
+pub(crate) struct WaitingRequest<'a>(&'a Budget);
+
+impl Budget {
+    fn new(timeout: Duration, max_extension: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            base: now + timeout,
+            max_extension,
+            waiting: Mutex::new(Waiting {
+                requests: 0,
+                since: now,
+                waited: Duration::ZERO,
+            }),
+        }
+    }
+
+    /// The deadline now.
+    pub(crate) fn deadline(&self) -> Instant {
+        let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = if waiting.requests > 0 {
+            waiting.since.elapsed()
+        } else {
+            Duration::ZERO
+        };
+        self.base + (waiting.waited + current).min(self.max_extension)
+    }
+
+    /// Records a request waiting for a per-host slot until the result is dropped.
+    pub(crate) fn waiting(&self) -> WaitingRequest<'_> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiting.requests == 0 {
+            waiting.since = Instant::now();
+        }
+        waiting.requests += 1;
+        WaitingRequest(self)
+    }
+
+    /// Runs `work` until it ends or until `reserve` before the deadline, following the
+    /// deadline as it is pushed back. None when the deadline came first.
+    async fn run<F: Future>(&self, reserve: Duration, work: F) -> Option<F::Output> {
+        let mut work = std::pin::pin!(work);
+        loop {
+            let end = self.deadline() - reserve;
+            tokio::select! {
+                output = &mut work => return Some(output),
+                () = sleep_until(end) => {
+                    if self.deadline() - reserve <= Instant::now() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WaitingRequest<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self
+            .0
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        waiting.requests -= 1;
+        if waiting.requests == 0 {
+            let wait = waiting.since.elapsed();
+            waiting.waited += wait;
+        }
+    }
 }
 
 /// Finds favicons. Cheap to clone; clones share connections and per-host limits.
@@ -278,7 +391,7 @@ struct HomePage {
 impl Resolver {
     /// Builds the HTTP client from the settings.
     pub fn new(settings: &ResolverSettings) -> Result<Self, ResolverError> {
-        let network = Network::new(settings);
+        let network = Network::new(settings)?;
         let mut builder = reqwest::Client::builder()
             .user_agent(&settings.user_agent)
             .connect_timeout(settings.connect_timeout)
@@ -307,23 +420,29 @@ impl Resolver {
             fetcher: Fetcher {
                 client: builder.build()?,
                 network,
-                hosts: HostLimits::new(settings.per_host_concurrency),
+                hosts: HostLimits::new(
+                    settings.per_host_concurrency,
+                    settings.static_host_concurrency,
+                ),
                 max_redirects: settings.max_redirects,
             },
             settings: Arc::new(settings.clone()),
         })
     }
 
-    /// Resolves `domain` within the domain deadline, retrying transient failures with backoff.
+    /// Resolves `domain` within the domain deadline (pushed back by per-host waits, see
+    /// [`Budget`]), retrying transient failures with backoff; a failure where every
+    /// connection was refused is not retried.
     #[tracing::instrument(level = "debug", skip_all, fields(domain = %domain))]
     pub async fn resolve(&self, domain: &Domain) -> Resolution {
-        let deadline = Instant::now() + self.settings.domain_timeout;
+        let budget = Budget::new(self.settings.domain_timeout, self.settings.max_host_wait);
         let mut tries = 0;
         loop {
             tries += 1;
-            let outcome = timeout_at(deadline, self.attempt(domain, deadline))
+            let outcome = budget
+                .run(Duration::ZERO, self.attempt(domain, &budget))
                 .await
-                .unwrap_or_else(|_| {
+                .unwrap_or_else(|| {
                     Err(Failure::new(
                         FailureCategory::Timeout,
                         format!(
@@ -336,8 +455,9 @@ impl Resolver {
             match outcome {
                 Err(failure)
                     if failure.is_transient()
+                        && !failure.refused
                         && tries < self.settings.max_tries
-                        && Instant::now() + backoff < deadline =>
+                        && Instant::now() + backoff < budget.deadline() =>
                 {
                     tracing::debug!(error.message = %failure, "retrying {domain}");
                     tokio::time::sleep(backoff).await;
@@ -347,8 +467,8 @@ impl Resolver {
         }
     }
 
-    async fn attempt(&self, domain: &Domain, deadline: Instant) -> Result<Icon, Failure> {
-        let home = self.home_page(domain).await?;
+    async fn attempt(&self, domain: &Domain, budget: &Budget) -> Result<Icon, Failure> {
+        let home = self.home_page(domain, budget).await?;
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut manifests = Vec::new();
         if let Some(page) = &home.page {
@@ -368,12 +488,12 @@ impl Resolver {
             }
         }
         // Leave a little of the budget to report what was found, rather than time out.
-        let budget = self.settings.domain_timeout;
-        let candidate_deadline = deadline - (budget / 10).min(Duration::from_secs(1));
+        let reserve = (self.settings.domain_timeout / 10).min(Duration::from_secs(1));
         if let Some(manifest) = manifests.first() {
             let limit = Limit::Document(self.settings.max_html_bytes);
-            if let Ok(Ok(fetched)) =
-                timeout_at(candidate_deadline, self.fetcher.get(manifest, limit)).await
+            if let Some(Ok(fetched)) = budget
+                .run(reserve, self.fetcher.get(manifest, limit, budget))
+                .await
                 && fetched.status.is_success()
             {
                 for (url, theme) in manifest::icon_urls(&fetched.body, &fetched.url) {
@@ -398,7 +518,7 @@ impl Resolver {
             .fallbacks(&home.base, &UNLINKED_APPLE_TOUCH_ICONS)
             .filter(|unlinked| !candidates.iter().any(|c| c.url == unlinked.url))
             .collect();
-        let results = self.fetch_all(candidates, candidate_deadline).await;
+        let results = self.fetch_all(candidates, budget, reserve).await;
         let (found, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
         let mut found: Vec<Verified> = found.into_iter().filter_map(Result::ok).collect();
         let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
@@ -410,7 +530,7 @@ impl Resolver {
             // Only when an icon was found: a site without one (an error page, a bot wall)
             // gets no more requests. Their failures say nothing about the site (they are
             // guesses): not reported.
-            let more = self.fetch_all(unlinked, candidate_deadline).await;
+            let more = self.fetch_all(unlinked, budget, reserve).await;
             found.extend(more.into_iter().filter_map(Result::ok));
         }
         let Some(best) = choose(&found, preferred, prefer_svg) else {
@@ -450,17 +570,20 @@ impl Resolver {
         })
     }
 
-    /// Fetches and verifies `candidates`, a few at once, each by `deadline`; results in order.
+    /// Fetches and verifies `candidates`, a few at once, each by `reserve` before the
+    /// deadline; results in order.
     async fn fetch_all(
         &self,
         candidates: Vec<Candidate>,
-        deadline: Instant,
+        budget: &Budget,
+        reserve: Duration,
     ) -> Vec<Result<Verified, Failure>> {
         stream::iter(candidates)
             .map(|candidate| async move {
-                timeout_at(deadline, self.fetch_icon(&candidate))
+                budget
+                    .run(reserve, self.fetch_icon(&candidate, budget))
                     .await
-                    .unwrap_or_else(|_| {
+                    .unwrap_or_else(|| {
                         Err(Failure::new(
                             FailureCategory::Timeout,
                             format!("{} not fetched in time", candidate.url),
@@ -473,8 +596,10 @@ impl Resolver {
     }
 
     /// The home page over https, then http, then the same for `www.` when the bare name
-    /// cannot be reached. `Err` only when no attempt got an answer, or one was blocked.
-    async fn home_page(&self, domain: &Domain) -> Result<HomePage, Failure> {
+    /// cannot be reached, unless the bare name does not exist (NXDOMAIN or NODATA, a definite
+    /// DNS answer): then nothing under it does either (RFC 8020), and `www.` is not looked
+    /// up. `Err` only when no attempt got an answer, or one was blocked.
+    async fn home_page(&self, domain: &Domain, budget: &Budget) -> Result<HomePage, Failure> {
         let bare = domain.as_str();
         let mut names = vec![bare.to_owned()];
         if !bare.starts_with("www.") {
@@ -484,14 +609,15 @@ impl Resolver {
         // The failure reported is the first, but it is only as definite as every attempt was:
         // a bare name that does not exist says nothing lasting if `www.` only timed out.
         let mut all_definite = true;
-        for name in names {
+        let mut all_refused = true;
+        'names: for name in names {
             for scheme in ["https", "http"] {
                 let url = Url::parse(&format!("{scheme}://{name}/")).map_err(|e| {
                     Failure::new(FailureCategory::InvalidDomain, format!("{name}: {e}"))
                 })?;
                 match self
                     .fetcher
-                    .get(&url, Limit::Page(self.settings.max_html_bytes))
+                    .get(&url, Limit::Page(self.settings.max_html_bytes), budget)
                     .await
                 {
                     Ok(fetched) => return Ok(HomePage::from(fetched)),
@@ -507,10 +633,16 @@ impl Resolver {
                                 | FailureCategory::Timeout
                         ) =>
                     {
-                        let unknown_name = failure.category == FailureCategory::Dns;
+                        let dns = failure.category == FailureCategory::Dns;
+                        let no_such_name = dns && failure.definite;
                         all_definite &= failure.definite;
+                        all_refused &= failure.refused;
                         first_failure.get_or_insert(failure);
-                        if unknown_name {
+                        if no_such_name {
+                            // The name does not exist: neither does `www.` under it.
+                            break 'names;
+                        }
+                        if dns {
                             break;
                         }
                     }
@@ -527,7 +659,7 @@ impl Resolver {
         Err(first_failure
             .map(|failure| {
                 let definite = failure.definite && all_definite;
-                failure.with_definite(definite)
+                failure.with_definite(definite).with_refused(all_refused)
             })
             .unwrap_or_else(|| {
                 Failure::new(FailureCategory::Connect, format!("{domain}: nothing tried"))
@@ -535,13 +667,17 @@ impl Resolver {
     }
 
     /// Fetches one candidate and keeps its bytes when they really are an image.
-    async fn fetch_icon(&self, candidate: &Candidate) -> Result<Verified, Failure> {
+    async fn fetch_icon(
+        &self,
+        candidate: &Candidate,
+        budget: &Budget,
+    ) -> Result<Verified, Failure> {
         let url = &candidate.url;
         let max = self.settings.max_icon_bytes;
         let (final_url, body, content_type) = if url.scheme() == "data" {
             (url.clone(), fetch::data_url_bytes(url, max)?, None)
         } else {
-            let fetched = self.fetcher.get(url, Limit::Icon(max)).await?;
+            let fetched = self.fetcher.get(url, Limit::Icon(max), budget).await?;
             if fetched.status != reqwest::StatusCode::OK {
                 return Err(Failure::new(
                     FailureCategory::HttpStatus,

@@ -5,12 +5,23 @@
 //! `dns_override` map) and to IP literals, before any connection, on the first request and
 //! after every redirect. `connect_to` is applied after the check: the name is checked, then the
 //! connection goes to `connect_to`, keeping the name for SNI and `Host`.
+//!
+//! Real names are looked up by hickory-resolver on the runtime itself (no getaddrinfo on
+//! blocking threads), with its own time-out and attempts, a bounded cache and the system's
+//! or configured servers ([`Dns`]).
 
 use std::{
     collections::HashMap,
+    fmt,
     net::{IpAddr, SocketAddr},
 };
 
+use hickory_resolver::{
+    TokioResolver,
+    config::{NameServerConfig, ResolveHosts, ResolverConfig},
+    net::{NetError, runtime::TokioRuntimeProvider},
+    proto::rr::RData,
+};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
@@ -36,26 +47,13 @@ pub(crate) struct DnsError {
 }
 
 impl DnsError {
-    /// `name` does not exist (NXDOMAIN).
-    #[cfg(test)]
-    fn no_such_name(name: &str) -> Self {
+    /// A failed lookup of `name`: NXDOMAIN and NODATA ("no records found") are the name's
+    /// own answer; SERVFAIL, REFUSED, a time-out or an unreachable server may pass.
+    fn from_lookup(name: &str, error: &NetError) -> Self {
         Self {
             name: name.to_owned(),
-            reason: "no such name".to_owned(),
-            no_such_name: true,
-        }
-    }
-
-    /// A failed system lookup of `name`, told apart by getaddrinfo's message (see
-    /// [`NO_SUCH_NAME_MESSAGES`]).
-    fn from_lookup(name: &str, error: &std::io::Error) -> Self {
-        let reason = error.to_string();
-        Self {
-            name: name.to_owned(),
-            no_such_name: NO_SUCH_NAME_MESSAGES
-                .iter()
-                .any(|message| reason.contains(message)),
-            reason,
+            reason: error.to_string(),
+            no_such_name: error.is_no_records_found(),
         }
     }
 
@@ -67,17 +65,77 @@ impl DnsError {
     }
 }
 
-/// How getaddrinfo words "no such name" (EAI_NONAME) and "no address" (EAI_NODATA) in glibc,
-/// musl and the BSDs. std keeps only its message (`gai_strerror`), not the code, and a Rust
-/// program never calls `setlocale`, so these are the C locale's words. Everything else,
-/// EAI_AGAIN (SERVFAIL, a time-out) and EAI_FAIL among it, is taken as temporary.
-const NO_SUCH_NAME_MESSAGES: [&str; 5] = [
-    "Name or service not known",
-    "No address associated with hostname",
-    "Name does not resolve",
-    "nodename nor servname provided, or not known",
-    "No address associated with nodename",
-];
+/// Why the DNS client cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up DNS: {0}")]
+pub struct DnsSetupError(#[from] NetError);
+
+/// The asynchronous DNS client: hickory-resolver with the settings' time-out, attempts, cache
+/// size and servers (`/etc/resolv.conf` when none are given). Queries are sent for the name as
+/// fully qualified (no search domains), and the hosts file is not read. A is asked first and
+/// AAAA only when the name has no A (NODATA): one query for nearly every name, dead ones
+/// included, and no IPv6 address tried first on a machine that may have no IPv6 route.
+#[derive(Clone)]
+pub(crate) struct Dns(TokioResolver);
+
+impl fmt::Debug for Dns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dns").finish_non_exhaustive()
+    }
+}
+
+impl Dns {
+    pub(crate) fn new(settings: &ResolverSettings) -> Result<Self, DnsSetupError> {
+        let provider = TokioRuntimeProvider::default();
+        let mut builder = if settings.dns_servers.is_empty() {
+            TokioResolver::builder(provider)?
+        } else {
+            let servers = settings
+                .dns_servers
+                .iter()
+                .map(|server| {
+                    let mut config = NameServerConfig::udp_and_tcp(server.ip());
+                    for connection in &mut config.connections {
+                        connection.port = server.port();
+                    }
+                    config
+                })
+                .collect();
+            TokioResolver::builder_with_config(ResolverConfig::from_name_servers(servers), provider)
+        };
+        let options = builder.options_mut();
+        options.timeout = settings.dns_timeout;
+        options.attempts = settings.dns_attempts.max(1);
+        options.cache_size = u64::try_from(settings.dns_cache_size).unwrap_or(u64::MAX);
+        options.use_hosts_file = ResolveHosts::Never;
+        options.ndots = 0;
+        Ok(Self(builder.build()?))
+    }
+
+    /// The addresses of `name` (lower case, without a trailing dot): its A records, or its
+    /// AAAA records when it has no A. NXDOMAIN to the A query ends the lookup (the name does
+    /// not exist, for any type), so a dead name costs one query.
+    async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
+        let fqdn = format!("{name}.");
+        let failed = |error: NetError| DnsError::from_lookup(name, &error);
+        let answer = match self.0.ipv4_lookup(fqdn.as_str()).await {
+            Ok(answer) => answer,
+            Err(error) if error.is_no_records_found() && !error.is_nx_domain() => {
+                self.0.ipv6_lookup(fqdn.as_str()).await.map_err(failed)?
+            }
+            Err(error) => return Err(failed(error)),
+        };
+        Ok(answer
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                _ => None,
+            })
+            .collect())
+    }
+}
 
 /// Where connections go, and what may be connected to.
 #[derive(Debug, Clone)]
@@ -86,21 +144,28 @@ pub(crate) struct Network {
     nxdomain: Vec<String>,
     connect_to: Option<SocketAddr>,
     allow_private: bool,
+    /// None with `connect_to`: then nothing is looked up.
+    dns: Option<Dns>,
 }
 
 impl Network {
     /// From the resolver settings.
-    pub(crate) fn new(settings: &ResolverSettings) -> Self {
+    pub(crate) fn new(settings: &ResolverSettings) -> Result<Self, DnsSetupError> {
         let mut overrides: HashMap<String, Vec<IpAddr>> = HashMap::new();
         for (name, ip) in &settings.dns_override {
             overrides.entry(name.clone()).or_default().push(*ip);
         }
-        Self {
+        let dns = match settings.connect_to {
+            Some(_) => None,
+            None => Some(Dns::new(settings)?),
+        };
+        Ok(Self {
             overrides,
             nxdomain: settings.dns_nxdomain.clone(),
             connect_to: settings.connect_to,
             allow_private: settings.allow_private,
-        }
+            dns,
+        })
     }
 
     /// Refuses a URL whose host is a non-public IP literal (names are checked when resolved).
@@ -158,15 +223,18 @@ impl Network {
         if let Some(error) = self.overridden_nxdomain(&name) {
             return Err(Box::new(error));
         }
-        let ips: Vec<IpAddr> = match (self.overrides.get(&name), self.connect_to) {
-            (Some(ips), _) => ips.clone(),
+        let ips: Vec<IpAddr> = match (self.overrides.get(&name), self.connect_to, &self.dns) {
+            (Some(ips), _, _) => ips.clone(),
             // With connect_to, nothing may leave the machine: no DNS query at all.
-            (None, Some(connect_to)) => return Ok(vec![connect_to]),
-            (None, None) => tokio::net::lookup_host((name.as_str(), 0))
-                .await
-                .map_err(|error| DnsError::from_lookup(&name, &error))?
-                .map(|address| address.ip())
-                .collect(),
+            (None, Some(connect_to), _) => return Ok(vec![connect_to]),
+            (None, None, Some(dns)) => dns.lookup(&name).await?,
+            (None, None, None) => {
+                return Err(Box::new(DnsError {
+                    name,
+                    reason: "no DNS client".to_owned(),
+                    no_such_name: false,
+                }));
+            }
         };
         if ips.is_empty() {
             return Err(Box::new(DnsError {
@@ -329,6 +397,8 @@ mod tests {
 
     fn network(allow_private: bool, connect_to: Option<&str>) -> Network {
         Network::new(&ResolverSettings {
+            // Never asked: every name below is overridden or sent to connect_to.
+            dns_servers: vec!["127.0.0.1:9".parse().unwrap()],
             allow_private,
             connect_to: connect_to.map(|a| a.parse().unwrap()),
             dns_override: vec![
@@ -338,6 +408,7 @@ mod tests {
             ],
             ..ResolverSettings::default()
         })
+        .expect("a network")
     }
 
     #[tokio::test]
@@ -364,8 +435,10 @@ mod tests {
             let network = Network::new(&ResolverSettings {
                 connect_to: connect_to.map(|a| a.parse().unwrap()),
                 dns_nxdomain: vec!["gone.test".to_owned(), "*.nx.test".to_owned()],
+                dns_servers: vec!["127.0.0.1:9".parse().unwrap()],
                 ..ResolverSettings::default()
-            });
+            })
+            .expect("a network");
             for dead in ["gone.test", "a.nx.test", "www.b-1.NX.test."] {
                 let error = network.lookup(dead).await.unwrap_err();
                 assert!(
@@ -381,31 +454,76 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_name_that_does_not_exist_is_told_from_a_failure_that_may_pass() {
-        let lookup = |message: &str| {
-            DnsError::from_lookup(
-                "x.example",
-                &std::io::Error::other(format!("failed to lookup address information: {message}")),
-            )
+    /// A network asking only `server`, quickly.
+    fn asking(server: &test_support::farm::dns::DnsServer) -> Network {
+        Network::new(&ResolverSettings {
+            dns_servers: vec![server.addr],
+            dns_timeout: std::time::Duration::from_millis(300),
+            dns_attempts: 2,
+            ..ResolverSettings::default()
+        })
+        .expect("a network")
+    }
+
+    #[tokio::test]
+    async fn real_names_are_looked_up_asynchronously_and_checked() {
+        use test_support::farm::dns::{DnsAnswer, DnsServer};
+        let server = DnsServer::start(&[
+            (
+                "public.test",
+                DnsAnswer::Address("93.184.216.34".parse().unwrap()),
+            ),
+            (
+                "private.test",
+                DnsAnswer::Address("10.0.0.1".parse().unwrap()),
+            ),
+            (
+                "v6.test",
+                DnsAnswer::Address("2606:4700::1111".parse().unwrap()),
+            ),
+            ("empty.test", DnsAnswer::NoAddress),
+            ("broken.test", DnsAnswer::ServerFailure),
+            ("silent.test", DnsAnswer::Silence),
+        ])
+        .await;
+        let network = asking(&server);
+        assert_eq!(
+            network.lookup("Public.Test.").await.unwrap(),
+            vec!["93.184.216.34:0".parse::<SocketAddr>().unwrap()]
+        );
+        let error = network.lookup("private.test").await.unwrap_err();
+        assert!(error.downcast_ref::<BlockedAddress>().is_some(), "{error}");
+        let dns_error = |name: &'static str| {
+            let network = network.clone();
+            async move {
+                let error = network.lookup(name).await.unwrap_err();
+                let Ok(dns) = error.downcast::<DnsError>() else {
+                    panic!("{name}: not a DNS error");
+                };
+                dns
+            }
         };
-        for gone in [
-            "Name or service not known",
-            "No address associated with hostname",
-            "Name does not resolve",
-            "nodename nor servname provided, or not known",
-        ] {
-            assert!(lookup(gone).is_no_such_name(), "{gone}");
-        }
-        for passing in [
-            "Temporary failure in name resolution",
-            "Try again",
-            "Non-recoverable failure in name resolution",
-            "System error",
-        ] {
-            assert!(!lookup(passing).is_no_such_name(), "{passing}");
-        }
-        assert!(DnsError::no_such_name("x.example").is_no_such_name());
+        // No A: AAAA is asked.
+        assert_eq!(
+            network.lookup("v6.test").await.unwrap(),
+            vec!["[2606:4700::1111]:0".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(server.queries_for("v6.test"), 2);
+        assert!(dns_error("empty.test").await.is_no_such_name());
+        assert!(dns_error("gone.test").await.is_no_such_name());
+        assert_eq!(
+            server.queries_for("gone.test"),
+            1,
+            "NXDOMAIN: no AAAA query"
+        );
+        assert!(!dns_error("broken.test").await.is_no_such_name());
+        // No answer: a temporary failure once the DNS attempts are spent.
+        assert!(!dns_error("silent.test").await.is_no_such_name());
+        assert!(server.queries_for("silent.test") >= 2);
+        // Answers are cached: asked again, the server is not.
+        let asked = server.queries_for("public.test");
+        network.lookup("public.test").await.unwrap();
+        assert_eq!(server.queries_for("public.test"), asked);
     }
 
     #[test]

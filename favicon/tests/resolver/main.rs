@@ -5,6 +5,7 @@
 
 mod cases;
 mod images;
+mod network;
 mod realworld;
 mod safety;
 

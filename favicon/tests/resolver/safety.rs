@@ -49,7 +49,7 @@ async fn a_redirect_to_cloud_metadata_is_followed_when_private_addresses_are_all
 }
 
 #[tokio::test]
-async fn a_refused_connection_is_transient_and_retried() {
+async fn a_refused_connection_fails_with_connect_and_is_not_retried() {
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         listener.local_addr().expect("its address")
@@ -57,9 +57,15 @@ async fn a_refused_connection_is_transient_and_retried() {
     let farm = Farm::start().await;
     let resolution = resolve_with(&farm, "relative.test", |s| {
         s.connect_to = Some(closed);
-        s.max_tries = 2;
+        s.max_tries = 3;
     })
     .await;
     assert_eq!(category(&resolution), FailureCategory::Connect);
-    assert_eq!(resolution.tries, 2);
+    let Err(failure) = &resolution.outcome else {
+        unreachable!("a failure");
+    };
+    assert!(failure.refused, "{failure}");
+    // Nothing listens there: bare and www., https and http were all refused, and trying
+    // them all again at once is pointless.
+    assert_eq!(resolution.tries, 1);
 }

@@ -12,6 +12,7 @@
 //! head a connection can be reset or left unanswered (`hang`). Waits cost the farm no CPU: a
 //! hanging connection is a parked task, released when the client gives up.
 
+pub mod dns;
 pub mod images;
 pub mod latency;
 pub mod scenarios;
@@ -103,7 +104,45 @@ struct State {
     issuing: Arc<tls::IssuingStats>,
     latency: Latency,
     requests: Mutex<HashMap<String, u64>>,
+    /// Per host: requests being answered now, and the most ever at once.
+    in_flight: Mutex<HashMap<String, InFlight>>,
+    /// Hosts that wait this long before every response, whatever the latency.
+    slow_hosts: Mutex<HashMap<String, Duration>>,
     counters: Counters,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct InFlight {
+    now: u64,
+    peak: u64,
+}
+
+/// Counts a request to a host as being answered while it lives.
+struct Answering<'a> {
+    host: String,
+    in_flight: &'a Mutex<HashMap<String, InFlight>>,
+}
+
+impl<'a> Answering<'a> {
+    fn new(host: &str, in_flight: &'a Mutex<HashMap<String, InFlight>>) -> Self {
+        let mut hosts = in_flight.lock().expect("requests in flight");
+        let counts = hosts.entry(host.to_owned()).or_default();
+        counts.now += 1;
+        counts.peak = counts.peak.max(counts.now);
+        Self {
+            host: host.to_owned(),
+            in_flight,
+        }
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        let mut hosts = self.in_flight.lock().expect("requests in flight");
+        if let Some(counts) = hosts.get_mut(&self.host) {
+            counts.now -= 1;
+        }
+    }
 }
 
 /// Counts a connection as open while it lives.
@@ -147,6 +186,8 @@ impl Farm {
             issuing: tls.issuing,
             latency: config.latency,
             requests: Mutex::default(),
+            in_flight: Mutex::default(),
+            slow_hosts: Mutex::default(),
             counters: Counters::default(),
         });
         let serving = Arc::clone(&state);
@@ -176,6 +217,23 @@ impl Farm {
     pub fn requests_to(&self, host: &str) -> u64 {
         let requests = self.state.requests.lock().expect("request counts");
         requests.get(host).copied().unwrap_or_default()
+    }
+
+    /// The most requests to `host` the farm was answering at once so far (a request counts
+    /// from its head received to its response's head sent, or until the client gives up).
+    pub fn peak_concurrent_requests_to(&self, host: &str) -> u64 {
+        let in_flight = self.state.in_flight.lock().expect("requests in flight");
+        in_flight
+            .get(host)
+            .map(|counts| counts.peak)
+            .unwrap_or_default()
+    }
+
+    /// Makes `host` wait `wait` before every response from now on, instead of the latency
+    /// (e.g. a slow shared icon host).
+    pub fn slow_down(&self, host: &str, wait: Duration) {
+        let mut slow_hosts = self.state.slow_hosts.lock().expect("slow hosts");
+        slow_hosts.insert(host.to_ascii_lowercase(), wait);
     }
 
     /// Requests received so far, all hosts together.
@@ -348,8 +406,15 @@ impl State {
             .expect("request counts")
             .entry(host.clone())
             .or_default() += 1;
+        let _answering = Answering::new(&host, &self.in_flight);
         let path = request.uri().path().to_owned();
-        let wait = self.latency.for_response(&host, &path);
+        let slow = self
+            .slow_hosts
+            .lock()
+            .expect("slow hosts")
+            .get(&host)
+            .copied();
+        let wait = slow.unwrap_or_else(|| self.latency.for_response(&host, &path));
         let reply = scenarios::reply(&scenarios::Request { scheme, host, path });
         match reply {
             Reply::Refuse => {
