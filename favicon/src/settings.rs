@@ -10,8 +10,8 @@ pub struct ResolverSettings {
     /// `RESOLVER_TIMEOUT_SECS` (default 10): the whole budget of one domain, retries included.
     pub domain_timeout: Duration,
     /// `RESOLVER_CONNECT_TIMEOUT_SECS` (default 3): the most one connection may take to open,
-    /// TCP and TLS handshake together, applied to each new connection (not to the wait for a
-    /// pooled one, nor to the per-host wait). Lower than the deadline so that a host that
+    /// name lookup, TCP and TLS handshake together (reqwest wraps its connector in it), applied
+    /// to each new connection: not to the wait for a pooled one, nor to the per-host wait. Lower than the deadline so that a host that
     /// accepts and never finishes its handshake frees its per-host slot and leaves the domain
     /// time for `http://` and `www.`; 3 s still covers a handshake over three
     /// intercontinental round trips with a lost SYN retransmitted once (1 s).
@@ -52,7 +52,10 @@ pub struct ResolverSettings {
     /// above) pushes its deadline back, by this much at most. Politeness towards a busy
     /// shared host then slows its domains down without failing them.
     pub max_host_wait: Duration,
-    /// `RESOLVER_DNS_TIMEOUT_MS` (default 2000): the wait for one DNS answer, per attempt.
+    /// `RESOLVER_DNS_TIMEOUT_MS` (default 1000): the wait for one DNS answer, per attempt.
+    /// The lookup runs inside the connect timeout (reqwest's connector resolves, then connects):
+    /// with the defaults, 2 attempts of 1 s end before the 3 s connect timeout, so a silent DNS
+    /// server fails with `dns`, not `timeout`.
     pub dns_timeout: Duration,
     /// `RESOLVER_DNS_ATTEMPTS` (default 2): DNS queries sent for one name before it fails
     /// (temporarily) with `dns`.
@@ -112,7 +115,7 @@ impl Default for ResolverSettings {
             per_host_concurrency: 4,
             static_host_concurrency: 16,
             max_host_wait: Duration::from_secs(30),
-            dns_timeout: Duration::from_millis(2000),
+            dns_timeout: Duration::from_millis(1000),
             dns_attempts: 2,
             dns_cache_size: 4096,
             dns_servers: Vec::new(),

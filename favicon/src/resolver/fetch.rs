@@ -216,6 +216,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     let mut category = None;
     let mut no_such_name = false;
+    let mut nx_domain = false;
     let mut refused = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut messages = Vec::new();
@@ -226,6 +227,7 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
         } else if let Some(dns) = current.downcast_ref::<DnsError>() {
             category = category.or(Some(FailureCategory::Dns));
             no_such_name = dns.is_no_such_name();
+            nx_domain = dns.is_nx_domain();
         } else if current.downcast_ref::<rustls::Error>().is_some() {
             category = category.or(Some(FailureCategory::Tls));
         }
@@ -258,7 +260,10 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
         .join(": ");
     let failure = Failure::new(category, format!("{url}: {chain}"));
     match category {
-        FailureCategory::Dns => failure.with_definite(no_such_name),
+        FailureCategory::Dns => Failure {
+            nx_domain,
+            ..failure.with_definite(no_such_name)
+        },
         FailureCategory::Connect => failure.with_refused(refused),
         _ => failure,
     }

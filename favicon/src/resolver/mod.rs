@@ -215,6 +215,9 @@ pub struct Failure {
     /// once is pointless, so the resolution is not retried.
     #[serde(skip)]
     pub refused: bool,
+    /// The name does not exist (NXDOMAIN), so no name under it does (RFC 8020).
+    #[serde(skip)]
+    pub(crate) nx_domain: bool,
 }
 
 impl Failure {
@@ -225,6 +228,7 @@ impl Failure {
             detail: detail.into(),
             definite: category.definite_by_default(),
             refused: false,
+            nx_domain: false,
         }
     }
 
@@ -596,9 +600,9 @@ impl Resolver {
     }
 
     /// The home page over https, then http, then the same for `www.` when the bare name
-    /// cannot be reached, unless the bare name does not exist (NXDOMAIN or NODATA, a definite
-    /// DNS answer): then nothing under it does either (RFC 8020), and `www.` is not looked
-    /// up. `Err` only when no attempt got an answer, or one was blocked.
+    /// cannot be reached, unless the bare name does not exist (NXDOMAIN; not NODATA, a name
+    /// without an address): then nothing under it does either (RFC 8020), and `www.` is not
+    /// looked up. `Err` only when no attempt got an answer, or one was blocked.
     async fn home_page(&self, domain: &Domain, budget: &Budget) -> Result<HomePage, Failure> {
         let bare = domain.as_str();
         let mut names = vec![bare.to_owned()];
@@ -634,7 +638,7 @@ impl Resolver {
                         ) =>
                     {
                         let dns = failure.category == FailureCategory::Dns;
-                        let no_such_name = dns && failure.definite;
+                        let no_such_name = failure.nx_domain;
                         all_definite &= failure.definite;
                         all_refused &= failure.refused;
                         first_failure.get_or_insert(failure);

@@ -44,6 +44,8 @@ pub(crate) struct DnsError {
     name: String,
     reason: String,
     no_such_name: bool,
+    /// NXDOMAIN itself (not NODATA): no name under this one exists either (RFC 8020).
+    nx_domain: bool,
 }
 
 impl DnsError {
@@ -54,6 +56,7 @@ impl DnsError {
             name: name.to_owned(),
             reason: error.to_string(),
             no_such_name: error.is_no_records_found(),
+            nx_domain: error.is_nx_domain(),
         }
     }
 
@@ -62,6 +65,12 @@ impl DnsError {
     /// a resolver that cannot be reached).
     pub(crate) fn is_no_such_name(&self) -> bool {
         self.no_such_name
+    }
+
+    /// NXDOMAIN itself: no name under this one exists either (RFC 8020). False for NODATA (a
+    /// name without an address, whose `www.` may well have one).
+    pub(crate) fn is_nx_domain(&self) -> bool {
+        self.nx_domain
     }
 }
 
@@ -233,6 +242,7 @@ impl Network {
                     name,
                     reason: "no DNS client".to_owned(),
                     no_such_name: false,
+                    nx_domain: false,
                 }));
             }
         };
@@ -241,6 +251,7 @@ impl Network {
                 name,
                 reason: "no addresses".to_owned(),
                 no_such_name: true,
+                nx_domain: false,
             }));
         }
         let allowed: Vec<IpAddr> = ips
@@ -284,6 +295,7 @@ impl Network {
                      (NXDOMAIN from RESOLVER_DNS_OVERRIDE)"
                 .to_owned(),
             no_such_name: true,
+            nx_domain: true,
         })
     }
 }
@@ -509,8 +521,10 @@ mod tests {
             vec!["[2606:4700::1111]:0".parse::<SocketAddr>().unwrap()]
         );
         assert_eq!(server.queries_for("v6.test"), 2);
-        assert!(dns_error("empty.test").await.is_no_such_name());
-        assert!(dns_error("gone.test").await.is_no_such_name());
+        let no_address = dns_error("empty.test").await;
+        assert!(no_address.is_no_such_name() && !no_address.is_nx_domain());
+        let gone = dns_error("gone.test").await;
+        assert!(gone.is_no_such_name() && gone.is_nx_domain());
         assert_eq!(
             server.queries_for("gone.test"),
             1,

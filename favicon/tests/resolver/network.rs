@@ -49,6 +49,23 @@ async fn a_bare_name_that_does_not_exist_is_looked_up_once_and_www_not_at_all() 
 }
 
 #[tokio::test]
+async fn a_bare_name_without_an_address_still_has_its_www_asked() {
+    // NODATA (the name exists, with no address; e.g. mail only): `www.` may have one.
+    let server = DnsServer::start(&[
+        ("mail-only.test", DnsAnswer::NoAddress),
+        ("www.mail-only.test", DnsAnswer::NoAddress),
+    ])
+    .await;
+    let resolution = resolve_at(&asking(&server), "mail-only.test").await;
+    let Err(failure) = &resolution.outcome else {
+        panic!("expected a failure, got {resolution:?}");
+    };
+    assert_eq!(failure.category, FailureCategory::Dns, "{failure}");
+    assert!(failure.definite, "no address, at either name");
+    assert!(server.queries_for("www.mail-only.test") > 0);
+}
+
+#[tokio::test]
 async fn a_server_failure_or_no_answer_is_a_temporary_dns_failure_before_the_deadline() {
     let server = DnsServer::start(&[
         ("broken.test", DnsAnswer::ServerFailure),
