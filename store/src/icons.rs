@@ -479,7 +479,7 @@ mod tests {
         record_resolution(
             &db,
             "before.test",
-            Some("found"),
+            Some("icon"),
             std::slice::from_ref(&shared),
         )
         .await
@@ -487,17 +487,17 @@ mod tests {
         let batch = vec![
             NewResolution {
                 domain: "a.test".to_owned(),
-                cache_class: Some("found".to_owned()),
+                cache_class: Some("icon".to_owned()),
                 images: vec![shared.clone(), image(b"a-other", false)],
             },
             NewResolution {
                 domain: "b.test".to_owned(),
-                cache_class: Some("found".to_owned()),
+                cache_class: Some("icon".to_owned()),
                 images: vec![image(b"b", true), image(b"b", true)],
             },
             NewResolution {
                 domain: "gone.test".to_owned(),
-                cache_class: Some("nxdomain".to_owned()),
+                cache_class: Some("no_such_name".to_owned()),
                 images: Vec::new(),
             },
         ];
@@ -519,7 +519,7 @@ mod tests {
         assert_eq!(newest.images[0].hash, shared.icon.hash);
         let gone = newest_resolution(&db, "gone.test").await.unwrap().unwrap();
         assert_eq!((gone.id, gone.images.len()), (ids[2], 0));
-        assert_eq!(gone.cache_class.as_deref(), Some("nxdomain"));
+        assert_eq!(gone.cache_class.as_deref(), Some("no_such_name"));
         assert!(record_resolutions(&db, &[]).await.unwrap().is_empty());
     }
 }
