@@ -37,6 +37,18 @@ log()  { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die()  { log "ERROR: $*"; exit 1; }
 now()  { date +%s; }
 
+# raise_fd_limit: the soft open-file limit of this shell (and what it starts) up to the hard
+# one: a worker holds several connections per domain in flight (README, "File descriptors").
+# An unlimited hard limit means the kernel's per-process maximum. Warns when it cannot.
+raise_fd_limit() {
+  local hard
+  hard="$(ulimit -Hn)"
+  if [[ "$hard" == unlimited ]]; then
+    hard="$(cat /proc/sys/fs/nr_open 2>/dev/null || echo 1048576)"
+  fi
+  ulimit -Sn "$hard" 2>/dev/null || log "could not raise the open-file limit from $(ulimit -Sn) to $hard"
+}
+
 need() {
   local c
   for c in "$@"; do

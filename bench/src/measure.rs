@@ -53,3 +53,116 @@ pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
 pub fn ms(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
 }
+
+/// Resident memory of process `pid` now, in MiB (`VmRSS`).
+pub fn rss_mib(pid: &str) -> f64 {
+    status_kib(pid, "VmRSS:").map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn status_kib(pid: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.split_whitespace().next()?.parse::<f64>().ok())
+}
+
+/// File descriptors process `pid` has open now (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+/// Peaks of a process's memory and open files, sampled every 100 ms by [`Peaks::watch`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PeakFigures {
+    /// Resident memory when watching started, MiB.
+    pub rss_at_start_mib: f64,
+    /// Peak resident memory (`VmHWM`), MiB.
+    pub peak_rss_mib: f64,
+    /// Open files when watching started.
+    pub fds_at_start: usize,
+    /// Most open files seen in one sample.
+    pub peak_fds: usize,
+}
+
+impl PeakFigures {
+    /// Peak memory above the start per in-flight domain, in KiB.
+    pub fn rss_kib_per_domain(&self, concurrency: usize) -> f64 {
+        #[expect(clippy::cast_precision_loss, reason = "a concurrency")]
+        let domains = concurrency.max(1) as f64;
+        (self.peak_rss_mib - self.rss_at_start_mib).max(0.0) * 1024.0 / domains
+    }
+
+    /// The larger of each peak of `self` and `other` (the starts of `self`).
+    #[must_use]
+    pub fn max_with(self, other: Self) -> Self {
+        Self {
+            peak_rss_mib: self.peak_rss_mib.max(other.peak_rss_mib),
+            peak_fds: self.peak_fds.max(other.peak_fds),
+            ..self
+        }
+    }
+
+    /// Peak open files above the start per in-flight domain.
+    pub fn fds_per_domain(&self, concurrency: usize) -> f64 {
+        #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+        let (fds, domains) = (
+            self.peak_fds.saturating_sub(self.fds_at_start) as f64,
+            concurrency.max(1) as f64,
+        );
+        fds / domains
+    }
+}
+
+/// Samples a process's `VmHWM` and open files every 100 ms until stopped.
+#[derive(Debug)]
+pub struct Peaks {
+    figures: std::sync::Arc<std::sync::Mutex<PeakFigures>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peaks {
+    /// Starts watching process `pid` (`self` for this one).
+    pub fn watch(pid: &str) -> Self {
+        let figures = std::sync::Arc::new(std::sync::Mutex::new(PeakFigures {
+            rss_at_start_mib: rss_mib(pid),
+            peak_rss_mib: peak_rss_mib(pid),
+            fds_at_start: open_fds(pid),
+            peak_fds: open_fds(pid),
+        }));
+        let (shared, pid) = (figures.clone(), pid.to_owned());
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                every.tick().await;
+                sample(&shared, &pid);
+            }
+        });
+        Self { figures, task }
+    }
+
+    /// The peaks so far (a last sample taken now).
+    pub fn now(&self, pid: &str) -> PeakFigures {
+        sample(&self.figures, pid);
+        *self
+            .figures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stops sampling and returns the peaks, with a last sample taken now.
+    pub fn stop(self, pid: &str) -> PeakFigures {
+        self.task.abort();
+        self.now(pid)
+    }
+}
+
+fn sample(figures: &std::sync::Mutex<PeakFigures>, pid: &str) {
+    let (hwm, fds) = (peak_rss_mib(pid), open_fds(pid));
+    let mut figures = figures
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A process gone reads as zeros: keep what was seen.
+    figures.peak_rss_mib = figures.peak_rss_mib.max(hwm);
+    figures.peak_fds = figures.peak_fds.max(fds);
+}

@@ -101,6 +101,14 @@ async fn pipeline_run(
     for _ in 0..workers {
         stack.spawn_worker()?;
     }
+    let watching: Vec<(String, measure::Peaks)> = stack
+        .worker_pids()
+        .into_iter()
+        .map(|pid| {
+            let peaks = measure::Peaks::watch(&pid);
+            (pid, peaks)
+        })
+        .collect();
     let mut csv = String::from("domain\n");
     for domain in domains {
         csv.push_str(domain);
@@ -152,14 +160,29 @@ async fn pipeline_run(
             file["progress"]["succeeded"], file["progress"]["failed"]
         ),
     );
-    for (n, pid) in stack.worker_pids().iter().enumerate() {
+    for (n, (pid, peaks)) in watching.into_iter().enumerate() {
+        let peaks = peaks.stop(&pid);
         report(
             &label(&format!("worker {n} peak RSS")),
-            format!("{:.0} MiB", measure::peak_rss_mib(pid)),
+            format!(
+                "{:.0} MiB ({:.0} KiB per in-flight domain above the {:.0} MiB at start)",
+                peaks.peak_rss_mib,
+                peaks.rss_kib_per_domain(args.concurrency),
+                peaks.rss_at_start_mib
+            ),
+        );
+        report(
+            &label(&format!("worker {n} peak open fds")),
+            format!(
+                "{} ({:.2} per in-flight domain above the {} at start)",
+                peaks.peak_fds,
+                peaks.fds_per_domain(args.concurrency),
+                peaks.fds_at_start
+            ),
         );
         report(
             &label(&format!("worker {n} CPU")),
-            format!("{:.1} s", measure::cpu_time(pid).as_secs_f64()),
+            format!("{:.1} s", measure::cpu_time(&pid).as_secs_f64()),
         );
     }
     report(

@@ -65,6 +65,8 @@ pub struct Throughput {
     pub farm_cpu: Duration,
     /// The farm's counters during the run.
     pub farm: FarmStats,
+    /// The resolving process's memory and open files (sampled every 100 ms).
+    pub peaks: measure::PeakFigures,
 }
 
 impl Throughput {
@@ -100,6 +102,7 @@ pub async fn resolve_all(
     let stats_before = farm.stats().await?;
     let cpu_before = measure::cpu_time("self");
     let farm_cpu_before = farm.cpu_time();
+    let peaks = measure::Peaks::watch("self");
     let started = Instant::now();
     let outcomes: Vec<Outcome> = futures::stream::iter(parsed)
         .map(|domain| {
@@ -126,6 +129,7 @@ pub async fn resolve_all(
         .collect()
         .await;
     let elapsed = started.elapsed();
+    let peaks = peaks.stop("self");
     let cpu = measure::cpu_time("self").saturating_sub(cpu_before);
     let farm_cpu = farm.cpu_time().saturating_sub(farm_cpu_before);
     Ok(Throughput {
@@ -134,6 +138,7 @@ pub async fn resolve_all(
         cpu,
         farm_cpu,
         farm: stats_since(&stats_before, &farm.stats().await?),
+        peaks,
     })
 }
 
@@ -168,6 +173,7 @@ pub async fn resolve_through_command(
         .spawn()
         .context("failed to start `worker resolve`")?;
     let pid = child.id().map(|id| id.to_string()).unwrap_or_default();
+    let watching = measure::Peaks::watch(&pid);
     let mut stdin = child.stdin.take().context("worker stdin")?;
     let input = domains.join("\n") + "\n";
     let writer = tokio::spawn(async move {
@@ -178,6 +184,7 @@ pub async fn resolve_through_command(
         tokio::io::BufReader::new(child.stdout.take().context("worker stdout")?).lines();
     let mut outcomes = Vec::with_capacity(domains.len());
     let mut cpu = Duration::ZERO;
+    let mut peaks = measure::PeakFigures::default();
     while let Some(line) = lines.next_line().await? {
         let value: serde_json::Value = serde_json::from_str(&line)?;
         outcomes.push(Outcome {
@@ -188,9 +195,11 @@ pub async fn resolve_through_command(
         if outcomes.len() == domains.len() {
             // Read before the process exits and its counters go.
             cpu = measure::cpu_time(&pid);
+            peaks = watching.now(&pid);
         }
     }
     let elapsed = started.elapsed();
+    let peaks = watching.stop(&pid).max_with(peaks);
     writer.await??;
     let status = child.wait().await?;
     anyhow::ensure!(status.success(), "`worker resolve` ended with {status}");
@@ -200,6 +209,7 @@ pub async fn resolve_through_command(
         cpu,
         farm_cpu: farm.cpu_time().saturating_sub(farm_cpu_before),
         farm: stats_since(&stats_before, &farm.stats().await?),
+        peaks,
     })
 }
 
@@ -365,6 +375,25 @@ pub fn print_throughput(prefix: &str, latency: Latency, concurrency: usize, run:
         );
         figure("ratio to the bound", format!("{:.2}", rate / bound));
     }
+    let peaks = &run.peaks;
+    figure(
+        "resolving process RSS at start / peak (VmHWM)",
+        format!(
+            "{:.0} / {:.0} MiB, {:.0} KiB per in-flight domain",
+            peaks.rss_at_start_mib,
+            peaks.peak_rss_mib,
+            peaks.rss_kib_per_domain(concurrency)
+        ),
+    );
+    figure(
+        "resolving process open fds at start / peak",
+        format!(
+            "{} / {}, {:.2} per in-flight domain",
+            peaks.fds_at_start,
+            peaks.peak_fds,
+            peaks.fds_per_domain(concurrency)
+        ),
+    );
     let per_thousand = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / domains;
     figure(
         "resolver CPU per 1,000 domains",

@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 use chrono::{DateTime, Utc};
 use common::{icon_storage::IconStorage, metrics};
 use domain_lists::entries::Entry;
-use favicon::{CacheClass, Failure, Icon};
+use favicon::{CacheClass, Failure, Icon, Resolution};
 use futures::{Stream, StreamExt};
 use store::results::{FailureRecord, IconRecord, NewResult};
 
@@ -27,10 +27,9 @@ type CachedOutcome = Result<IconRecord, FailureRecord>;
 /// failure being retried).
 pub fn answer_all(
     state: &Arc<WorkerState>,
-    icons: IconStorage,
     todo: Vec<Entry>,
     use_cache: bool,
-) -> impl Stream<Item = NewResult> + use<> {
+) -> impl Stream<Item = Answered> + use<> {
     let (lookup, resolve) = (state.clone(), state.clone());
     futures::stream::iter(todo)
         .chunks(CACHE_LOOKUP_BATCH)
@@ -46,8 +45,8 @@ pub fn answer_all(
         })
         .flat_map(futures::stream::iter)
         .map(move |(entry, cached)| {
-            let (state, icons) = (resolve.clone(), icons.clone());
-            async move { answer(&state, &icons, entry, cached).await }
+            let state = resolve.clone();
+            async move { answer(&state, entry, cached).await }
         })
         .buffer_unordered(state.settings.worker.domain_concurrency)
 }
@@ -107,67 +106,131 @@ async fn with_cached_outcomes(
         .collect()
 }
 
-/// One entry's result: invalid at once, copied from the cache, or resolved (and its icons
-/// stored in `icons`).
-pub async fn answer(
-    state: &WorkerState,
-    icons: &IconStorage,
-    entry: Entry,
-    cached: Option<CachedOutcome>,
-) -> NewResult {
+/// An entry answered, its icons not stored yet: [`store_icons`] stores those of a whole batch
+/// at once and fills in the results' stored copies.
+#[derive(Debug)]
+pub struct Answered {
+    /// The result, without its stored copy when freshly fetched.
+    pub result: NewResult,
+    /// What the resolver found, when it fetched: its images to store.
+    pub fetched: Option<(String, Resolution)>,
+}
+
+impl Answered {
+    /// Bytes of the images this answer keeps in memory until they are stored.
+    pub fn image_bytes(&self) -> usize {
+        self.fetched
+            .as_ref()
+            .and_then(|(_, resolution)| resolution.outcome.as_ref().ok())
+            .map_or(0, |icon| {
+                icon.images.iter().map(|image| image.bytes.len()).sum()
+            })
+    }
+}
+
+/// One entry's answer: invalid at once, copied from the cache, or resolved (its icons stored
+/// later, by batch, with [`store_icons`]).
+pub async fn answer(state: &WorkerState, entry: Entry, cached: Option<CachedOutcome>) -> Answered {
     let domain = match entry.domain {
         Err(failure) => {
             metrics::invalid_entry();
-            return invalid(entry.position, entry.key, failure);
+            return Answered {
+                result: invalid(entry.position, entry.key, failure),
+                fetched: None,
+            };
         }
         Ok(domain) => domain,
     };
-    let (outcome, tries, from_cache, cache_class) = match cached {
+    let (outcome, tries, from_cache, cache_class, fetched) = match cached {
         Some(outcome) => {
             metrics::cache_hit(outcome.is_ok());
-            (outcome, 0, true, None)
+            (outcome, 0, true, None, None)
         }
         None => {
-            let _permit = state.domain_permits.acquire().await;
-            let started = Instant::now();
-            let resolution = state.resolver.resolve(&domain).await;
-            let failure = resolution.outcome.as_ref().err();
-            metrics::domain_resolved(failure.map(|f| f.category.as_str()), started.elapsed());
+            let resolution = {
+                let _permit = state.domain_permits.acquire().await;
+                let started = Instant::now();
+                let resolution = state.resolver.resolve(&domain).await;
+                let failure = resolution.outcome.as_ref().err();
+                metrics::domain_resolved(failure.map(|f| f.category.as_str()), started.elapsed());
+                resolution
+            };
             let cache_class = resolution.cache_class().map(CacheClass::as_str);
-            let recorded = async {
-                let _permit = state.icon_write_permits.acquire().await;
-                icons.record(&state.db, domain.as_str(), &resolution).await
-            };
-            let stored = match recorded.await {
-                Ok(stored) => stored,
-                Err(error) => {
-                    // The result is still worth writing: it only lacks its stored copy.
-                    tracing::warn!(domain = %domain, error.message = %error, "could not store the icons of {domain}");
-                    None
-                }
-            };
             (
                 resolution
                     .outcome
-                    .map(|icon| IconRecord {
-                        stored,
-                        ..icon_record(icon)
-                    })
+                    .clone()
+                    .map(icon_record)
                     .map_err(failure_record),
                 i32::try_from(resolution.tries).unwrap_or(i32::MAX),
                 false,
                 cache_class,
+                Some((domain.to_string(), resolution)),
             )
         }
     };
-    NewResult {
-        position: entry.position,
-        domain: entry.key,
-        outcome,
-        tries,
-        from_cache,
-        cache_class,
+    Answered {
+        result: NewResult {
+            position: entry.position,
+            domain: entry.key,
+            outcome,
+            tries,
+            from_cache,
+            cache_class,
+        },
+        fetched,
     }
+}
+
+/// Stores the icons `batch` fetched, all at once ([`IconStorage::record_many`]: one lookup of
+/// the icons already stored, one write per new icon, one transaction for the resolutions),
+/// and returns the results with their stored copies. When storing fails, the results are still
+/// worth writing: they only lack their stored copies.
+pub async fn store_icons(
+    state: &WorkerState,
+    icons: &IconStorage,
+    batch: Vec<Answered>,
+) -> Vec<NewResult> {
+    let fetched: Vec<(usize, &str, &Resolution)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(index, answered)| {
+            let (domain, resolution) = answered.fetched.as_ref()?;
+            Some((index, domain.as_str(), resolution))
+        })
+        .collect();
+    let mut stored_copies = vec![None; batch.len()];
+    if !fetched.is_empty() {
+        let resolutions: Vec<(&str, &Resolution)> = fetched
+            .iter()
+            .map(|(_, domain, resolution)| (*domain, *resolution))
+            .collect();
+        let recorded = {
+            let _permit = state.icon_write_permits.acquire().await;
+            icons.record_many(&state.db, &resolutions).await
+        };
+        match recorded {
+            Ok(stored) => {
+                for ((index, _, _), stored) in fetched.iter().zip(stored) {
+                    stored_copies[*index] = stored;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error.message = %error, "could not store the icons of {} domains", fetched.len());
+            }
+        }
+    }
+    batch
+        .into_iter()
+        .zip(stored_copies)
+        .map(|(answered, stored)| {
+            let mut result = answered.result;
+            if let (Ok(icon), Some(stored)) = (&mut result.outcome, stored) {
+                icon.stored = Some(stored);
+            }
+            result
+        })
+        .collect()
 }
 
 /// A found icon as the data layer stores it.

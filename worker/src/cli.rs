@@ -65,6 +65,7 @@ pub async fn resolve(args: ResolveArgs) -> anyhow::Result<()> {
     if args.ca_cert.is_some() {
         settings.ca_cert = args.ca_cert;
     }
+    crate::fd_limit::raise_and_check(usize::from(args.concurrency))?;
     let resolver = Resolver::new(&settings).context("failed to build the resolver")?;
     let entries = if args.domains.is_empty() {
         stdin_lines().boxed()

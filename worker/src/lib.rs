@@ -8,7 +8,8 @@
 //! from the cache or the resolver, every database write through the `store` data layer.
 //! [`dlq`] sends dead-lettered work that progressed back and fails the rest; [`cli`] is
 //! `worker resolve`, the resolver without the pipeline; [`webhooks`] delivers the signed
-//! notifications of finished files. Two crates do the rest:
+//! notifications of finished files; [`fd_limit`] raises and checks the open-file limit at
+//! start. Two crates do the rest:
 //! `domain-lists` reads uploads, keeps their distinct entries and makes what is stored
 //! storable; `favicon` normalises domains, finds their favicons and says which results later
 //! files may copy.
@@ -18,6 +19,7 @@ pub mod chunking;
 pub mod cli;
 pub mod consumer;
 pub mod dlq;
+pub mod fd_limit;
 pub mod message;
 pub mod process;
 pub mod queue;

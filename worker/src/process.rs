@@ -307,8 +307,13 @@ enum Run {
     Stopped,
 }
 
-/// Answers `todo` (storing icons in `icons`) and writes them in batches, looking after each batch whether the file is
-/// still PROCESSING. What was finished is written whatever ends the run.
+/// Most bytes of fetched images a batch holds before it is written, whatever its length: a
+/// batch of large icons is written early rather than held in memory.
+const MAX_BATCH_IMAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Answers `todo` and writes them in batches (their icons stored in `icons` first, the whole
+/// batch at once), looking after each batch whether the file is still PROCESSING. What was
+/// finished is written whatever ends the run.
 async fn answer_and_record(
     state: &Arc<WorkerState>,
     writing: Writing,
@@ -318,35 +323,43 @@ async fn answer_and_record(
 ) -> Result<Run, ProcessError> {
     let batch_size = state.settings.worker.result_batch_size;
     let use_cache = matches!(writing, Writing::Results(_));
-    let mut results = std::pin::pin!(answers::answer_all(state, icons, todo, use_cache));
+    let mut results = std::pin::pin!(answers::answer_all(state, todo, use_cache));
     let mut batch = Vec::with_capacity(batch_size);
+    let mut image_bytes = 0;
     loop {
         let next = tokio::select! {
             () = stop.cancelled() => {
-                write(state, writing, batch).await?;
+                write(state, writing, &icons, batch).await?;
                 return Ok(Run::Interrupted);
             }
             next = results.next() => next,
         };
-        let Some(result) = next else { break };
-        batch.push(result);
-        if batch.len() >= batch_size {
-            write(state, writing, std::mem::take(&mut batch)).await?;
+        let Some(answered) = next else { break };
+        image_bytes += answered.image_bytes();
+        batch.push(answered);
+        if batch.len() >= batch_size || image_bytes >= MAX_BATCH_IMAGE_BYTES {
+            write(state, writing, &icons, std::mem::take(&mut batch)).await?;
+            image_bytes = 0;
             if !store::actions::still_processing(&state.db, writing.file_id()).await? {
                 return Ok(Run::Stopped);
             }
         }
     }
-    write(state, writing, batch).await?;
+    write(state, writing, &icons, batch).await?;
     Ok(Run::Finished)
 }
 
-/// Writes a batch where `writing` says.
+/// Stores the icons of a batch, then writes its results where `writing` says.
 async fn write(
     state: &WorkerState,
     writing: Writing,
-    batch: Vec<NewResult>,
+    icons: &IconStorage,
+    batch: Vec<answers::Answered>,
 ) -> Result<u64, ProcessError> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let batch = answers::store_icons(state, icons, batch).await;
     match writing {
         Writing::Results(work) => record(state, work, batch).await,
         Writing::Retried(file_id) => store::retries::record_retried(&state.db, file_id, batch)

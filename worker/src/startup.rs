@@ -29,10 +29,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Connects to the database, builds the AWS clients and the resolver, and binds the
-    /// metrics listener (`WORKER_METRICS_PORT`, unless `off`).
+    /// Raises the open-file limit and refuses a `WORKER_DOMAIN_CONCURRENCY` it cannot hold
+    /// ([`crate::fd_limit`]), connects to the database, builds the AWS clients and the
+    /// resolver, and binds the metrics listener (`WORKER_METRICS_PORT`, unless `off`).
     pub async fn build(settings: WorkerConfig) -> anyhow::Result<Self> {
         common::metrics::install();
+        crate::fd_limit::raise_and_check(settings.worker.domain_concurrency)?;
         let metrics_listener = match settings.worker.metrics_port {
             Some(port) => Some(
                 TcpListener::bind(("0.0.0.0", port))
