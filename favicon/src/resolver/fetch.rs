@@ -197,10 +197,18 @@ async fn read_body(
     })
 }
 
+/// Whether `haystack` holds `needle`, ASCII case ignored: a scan for its first byte, which
+/// is rare in a page (`<`), then a comparison of the rest there.
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window.eq_ignore_ascii_case(needle))
+    let Some((first, rest)) = needle.split_first() else {
+        return true;
+    };
+    haystack.iter().enumerate().any(|(at, byte)| {
+        byte.eq_ignore_ascii_case(first)
+            && haystack
+                .get(at + 1..at + needle.len())
+                .is_some_and(|after| after.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// The category of a client error, found by walking its sources.
@@ -385,6 +393,14 @@ mod tests {
         parts.push(Err(std::io::Error::other("read past the end")));
         let body = reqwest::Body::wrap_stream(futures::stream::iter(parts));
         reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[test]
+    fn the_end_of_a_head_is_found_in_any_case() {
+        assert!(contains_ignore_case(b"<title>x</title></HeAd>", b"</head"));
+        assert!(contains_ignore_case(b"</head", b"</head"));
+        assert!(!contains_ignore_case(b"</hea", b"</head"));
+        assert!(!contains_ignore_case(b"<head></body>", b"</head"));
     }
 
     #[tokio::test]
