@@ -64,6 +64,9 @@ pub(super) struct Fetched {
     pub content_type: Option<String>,
     /// The (decompressed, bounded) body of a 2xx response; empty otherwise.
     pub body: Vec<u8>,
+    /// A home page's candidates, when reading it already extracted them from `body` (to
+    /// stop after `</head>`): the page need not be parsed again.
+    pub candidates: Option<Vec<html::Candidate>>,
 }
 
 /// The HTTP client with its guards.
@@ -143,19 +146,28 @@ impl Fetcher {
                 .headers()
                 .get(CONTENT_TYPE)
                 .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-            let body = if status.is_success() {
+            let Body { body, candidates } = if status.is_success() {
                 read_body(response, limit, &url, content_type.as_deref()).await?
             } else {
-                Vec::new()
+                Body::default()
             };
             return Ok(Fetched {
                 url,
                 status,
                 content_type,
                 body,
+                candidates,
             });
         }
     }
+}
+
+/// What [`read_body`] read.
+#[derive(Debug, Default)]
+struct Body {
+    body: Vec<u8>,
+    /// The candidates of a page cut after `</head>`, extracted from `body` to decide it.
+    candidates: Option<Vec<html::Candidate>>,
 }
 
 async fn read_body(
@@ -163,22 +175,26 @@ async fn read_body(
     limit: Limit,
     url: &Url,
     content_type: Option<&str>,
-) -> Result<Vec<u8>, Failure> {
+) -> Result<Body, Failure> {
     let too_large = |max: usize| {
         Failure::new(
             FailureCategory::TooLarge,
             format!("{url} is larger than {max} bytes"),
         )
     };
+    let announced = response
+        .content_length()
+        .and_then(|length| usize::try_from(length).ok());
     if let Limit::Icon(max) = limit
-        && response
-            .content_length()
-            .is_some_and(|length| length > max as u64)
+        && announced.is_some_and(|length| length > max)
     {
         return Err(too_large(max));
     }
-    let charset = content_type.and_then(html::content_type_charset);
-    let mut body = Vec::new();
+    let max = match limit {
+        Limit::Icon(max) | Limit::Document(max) | Limit::Page(max) => max,
+    };
+    // One allocation when the length is announced (a compressed body's is not: it grows).
+    let mut body = Vec::with_capacity(announced.unwrap_or(0).min(max));
     while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, url))? {
         match limit {
             Limit::Icon(max) => {
@@ -196,20 +212,37 @@ async fn read_body(
                 }
                 if matches!(limit, Limit::Page(_))
                     && contains_ignore_case(&body[searched_from..], b"</head")
-                    && !html::extract_candidates(&body, charset, url).is_empty()
                 {
-                    break;
+                    let charset = content_type.and_then(html::content_type_charset);
+                    let candidates = html::extract_candidates(&body, charset, url);
+                    if !candidates.is_empty() {
+                        return Ok(Body {
+                            body,
+                            candidates: Some(candidates),
+                        });
+                    }
                 }
             }
         }
     }
-    Ok(body)
+    Ok(Body {
+        body,
+        candidates: None,
+    })
 }
 
+/// Whether `haystack` holds `needle`, ASCII case ignored: a scan for its first byte, which
+/// is rare in a page (`<`), then a comparison of the rest there.
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window.eq_ignore_ascii_case(needle))
+    let Some((first, rest)) = needle.split_first() else {
+        return true;
+    };
+    haystack.iter().enumerate().any(|(at, byte)| {
+        byte.eq_ignore_ascii_case(first)
+            && haystack
+                .get(at + 1..at + needle.len())
+                .is_some_and(|after| after.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// The category of a client error, found by walking its sources.
@@ -426,6 +459,59 @@ mod tests {
             data_url_bytes(&url, 4).unwrap_err().category,
             FailureCategory::TooLarge
         );
+    }
+
+    /// A 200 response whose body comes in `chunks`, then fails if read further.
+    fn chunked(chunks: &[&'static str]) -> reqwest::Response {
+        let mut parts: Vec<Result<&'static str, std::io::Error>> =
+            chunks.iter().map(|chunk| Ok(*chunk)).collect();
+        parts.push(Err(std::io::Error::other("read past the end")));
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(parts));
+        reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[test]
+    fn the_end_of_a_head_is_found_in_any_case() {
+        assert!(contains_ignore_case(b"<title>x</title></HeAd>", b"</head"));
+        assert!(contains_ignore_case(b"</head", b"</head"));
+        assert!(!contains_ignore_case(b"</hea", b"</head"));
+        assert!(!contains_ignore_case(b"<head></body>", b"</head"));
+    }
+
+    #[tokio::test]
+    async fn a_page_is_read_up_to_the_head_that_declares_icons_and_parsed_there_once() {
+        let url = Url::parse("https://example.com/").unwrap();
+        let head = "<html><head><link rel=icon href=/a.png></he";
+        let response = chunked(&[head, "ad><body>", "never read"]);
+        let read = read_body(response, Limit::Page(1 << 20), &url, Some("text/html"))
+            .await
+            .unwrap();
+        assert_eq!(read.body, format!("{head}ad><body>").as_bytes());
+        let candidates = read.candidates.expect("the candidates found at </head>");
+        assert_eq!(candidates.len(), 1);
+        assert_eq!(candidates[0].url.as_str(), "https://example.com/a.png");
+    }
+
+    #[tokio::test]
+    async fn a_page_without_icons_in_its_head_is_read_on_and_left_to_parse() {
+        let url = Url::parse("https://example.com/").unwrap();
+        let response = chunked(&["<html><head></head>", "<body><link rel=icon href=/b.png>"]);
+        let failure = read_body(response, Limit::Page(1 << 20), &url, None)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.category, FailureCategory::Connect, "{failure}");
+        let response = chunked(&["<html><head></head>", "<body>"]);
+        let read = read_body(response, Limit::Page(25), &url, None)
+            .await
+            .unwrap();
+        assert_eq!(read.body, b"<html><head></head><body>");
+        assert!(read.candidates.is_none());
+        let response = chunked(&["<link rel=icon href=/c.png>"]);
+        let read = read_body(response, Limit::Document(8), &url, None)
+            .await
+            .unwrap();
+        assert_eq!(read.body, b"<link re");
+        assert!(read.candidates.is_none());
     }
 
     #[tokio::test]

@@ -2,8 +2,10 @@
 //! and the page's URL, so that it can be fuzzed. Never panics on arbitrary bytes. What the fuzz
 //! target calls is `pub`, for `crate::fuzzing` to re-export; the module is the crate's own.
 
+use std::borrow::Cow;
+
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
-use html5gum::{DefaultEmitter, Token, Tokenizer};
+use html5gum::{DefaultEmitter, Emitter, ForwardingEmitter, Token, Tokenizer};
 use url::Url;
 
 use super::kept::Theme;
@@ -42,11 +44,12 @@ pub struct Candidate {
 /// `charset` is the `Content-Type` header's, if any; `page_url` is the page's final URL.
 pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) -> Vec<Candidate> {
     let text = decode(html, charset);
-    let mut emitter = DefaultEmitter::default();
-    emitter.naively_switch_states(true);
+    let mut inner = DefaultEmitter::default();
+    inner.naively_switch_states(true);
+    let emitter = TagsOnly(inner);
     let mut base: Option<Url> = None;
     let mut found: Vec<(String, CandidateKind, Theme)> = Vec::new();
-    for token in Tokenizer::new_with_emitter(text.as_str(), emitter) {
+    for token in Tokenizer::new_with_emitter(&*text, emitter) {
         let Ok(Token::StartTag(tag)) = token else {
             continue;
         };
@@ -103,6 +106,27 @@ pub fn extract_candidates(html: &[u8], charset: Option<&str>, page_url: &Url) ->
     candidates
 }
 
+/// The default emitter without what extraction never reads: parse errors (checked on every
+/// character) and text (copied into a token, a whole inline script included).
+#[derive(Debug)]
+struct TagsOnly(DefaultEmitter);
+
+impl ForwardingEmitter for TagsOnly {
+    type Token = Token;
+
+    fn inner(&mut self) -> &mut impl Emitter<Token = Self::Token> {
+        &mut self.0
+    }
+
+    fn should_emit_errors(&mut self) -> bool {
+        false
+    }
+
+    fn emit_error(&mut self, _error: html5gum::Error) {}
+
+    fn emit_string(&mut self, _text: &[u8]) {}
+}
+
 /// The kind of a `<link rel>` value (space-separated tokens, any case).
 fn link_kind(rel: &str) -> Option<CandidateKind> {
     let tokens: Vec<String> = rel
@@ -143,13 +167,10 @@ fn media_theme(media: &str) -> Theme {
 
 /// The page as text: a byte-order mark wins, then the header's charset, then a `<meta>`
 /// charset, then UTF-8 when the bytes are valid UTF-8 (allowing a sequence cut at the end),
-/// else windows-1252.
-pub(crate) fn decode(html: &[u8], charset: Option<&str>) -> String {
+/// else windows-1252. Valid UTF-8 (most pages) is borrowed, not copied.
+pub(crate) fn decode<'a>(html: &'a [u8], charset: Option<&str>) -> Cow<'a, str> {
     if let Some((encoding, bom_length)) = Encoding::for_bom(html) {
-        return encoding
-            .decode_without_bom_handling(&html[bom_length..])
-            .0
-            .into_owned();
+        return encoding.decode_without_bom_handling(&html[bom_length..]).0;
     }
     let declared = charset
         .and_then(|label| Encoding::for_label(label.trim().as_bytes()))
@@ -161,7 +182,7 @@ pub(crate) fn decode(html: &[u8], charset: Option<&str>) -> String {
     });
     // A page cannot really declare UTF-16 in ASCII-compatible bytes (the HTML standard).
     let encoding = encoding.output_encoding();
-    encoding.decode_without_bom_handling(html).0.into_owned()
+    encoding.decode_without_bom_handling(html).0
 }
 
 /// The charset of a `<meta charset>` or `<meta http-equiv="Content-Type" content="...;

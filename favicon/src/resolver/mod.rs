@@ -29,6 +29,7 @@ use std::{
 
 use bytes::Bytes;
 use futures::{StreamExt, stream};
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 use serde::Serialize;
 use tokio::time::{Instant, sleep_until};
 use url::Url;
@@ -47,7 +48,8 @@ use crate::{ResolverSettings, domain::Domain};
 
 /// Most candidates fetched for one domain.
 const MAX_CANDIDATES: usize = 16;
-/// Candidates fetched at once for one domain (the per-host limit applies too).
+/// Origins whose candidates are fetched at once for one domain (the candidates of one origin
+/// are fetched one after the other, over one connection; the per-host limit applies too).
 const CANDIDATE_CONCURRENCY: usize = 8;
 /// Most dark variants fetched for one domain: no more are kept.
 const MAX_DARK_CANDIDATES: usize = MAX_DARK_IMAGES;
@@ -58,6 +60,11 @@ const UNLINKED_APPLE_TOUCH_ICONS: [&str; 2] =
 
 /// How long an idle connection is kept for reuse by the same host.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most idle connections kept per host: one for a host met once, a few for a host that
+/// serves the icons of many sites.
+const IDLE_CONNECTIONS_PER_HOST: usize = 16;
+/// Servers whose TLS sessions are kept for resumption.
+const TLS_SESSIONS: usize = 1024;
 
 /// What resolving one domain gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -273,6 +280,17 @@ pub enum ResolverError {
         /// Why.
         source: reqwest::Error,
     },
+    /// The extra root certificate file holds a PEM block that is not a certificate.
+    #[error("invalid CA certificate {path}: {source}")]
+    InvalidCaPem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The TLS configuration cannot be built (the platform's roots, protocol versions).
+    #[error("cannot set up TLS: {0}")]
+    Tls(rustls::Error),
     /// The HTTP client cannot be built (TLS set-up).
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
@@ -396,30 +414,40 @@ impl Resolver {
     /// Builds the HTTP client from the settings.
     pub fn new(settings: &ResolverSettings) -> Result<Self, ResolverError> {
         let network = Network::new(settings)?;
-        let mut builder = reqwest::Client::builder()
-            .user_agent(&settings.user_agent)
-            .connect_timeout(settings.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // Hosts are rarely met twice: keep a connection only for the rest of one domain's
-            // resolution (page, then icons), not for minutes per host, which would hold one
-            // open file per domain resolved recently.
-            .pool_max_idle_per_host(1)
-            .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedDns(network.clone())));
+        let mut extra_roots = Vec::new();
         if let Some(path) = &settings.ca_cert {
             let pem = std::fs::read(path).map_err(|source| ResolverError::ReadCaCert {
                 path: path.clone(),
                 source,
             })?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            // Checked as reqwest reads certificates, for the same errors as before.
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
                 ResolverError::InvalidCaCert {
                     path: path.clone(),
                     source,
                 }
             })?;
-            builder = builder.tls_certs_merge(certificates);
+            for certificate in CertificateDer::pem_slice_iter(&pem) {
+                extra_roots.push(certificate.map_err(|source| ResolverError::InvalidCaPem {
+                    path: path.clone(),
+                    source,
+                })?);
+            }
         }
+        let builder = reqwest::Client::builder()
+            .user_agent(&settings.user_agent)
+            .connect_timeout(settings.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            // A host's candidates are fetched one after the other over the connection its home
+            // page left: hosts met once keep one connection, for the rest of one domain's
+            // resolution (page, then icons), not for minutes, which would hold one open file
+            // per domain resolved recently. Hosts that serve many sites' icons (a CDN) keep a
+            // few more, reused across domains instead of a TLS handshake each.
+            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
+            .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedDns(network.clone())))
+            .tls_backend_preconfigured(tls_config(extra_roots)?);
         Ok(Self {
             fetcher: Fetcher {
                 client: builder.build()?,
@@ -472,15 +500,20 @@ impl Resolver {
     }
 
     async fn attempt(&self, domain: &Domain, budget: &Budget) -> Result<Icon, Failure> {
-        let home = self.home_page(domain, budget).await?;
+        let mut home = self.home_page(domain, budget).await?;
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut manifests = Vec::new();
-        if let Some(page) = &home.page {
-            let charset = page
-                .content_type
-                .as_deref()
-                .and_then(html::content_type_charset);
-            for candidate in html::extract_candidates(&page.body, charset, &page.url) {
+        if let Some(page) = &mut home.page {
+            // Parsed once: when reading the page stopped after `</head>`, its candidates were
+            // extracted to decide it.
+            let found = page.candidates.take().unwrap_or_else(|| {
+                let charset = page
+                    .content_type
+                    .as_deref()
+                    .and_then(html::content_type_charset);
+                html::extract_candidates(&page.body, charset, &page.url)
+            });
+            for candidate in found {
                 match candidate.kind {
                     CandidateKind::Manifest => manifests.push(candidate.url),
                     _ => candidates.push(Candidate {
@@ -574,29 +607,53 @@ impl Resolver {
         })
     }
 
-    /// Fetches and verifies `candidates`, a few at once, each by `reserve` before the
-    /// deadline; results in order.
+    /// Fetches and verifies `candidates`, each by `reserve` before the deadline; results in
+    /// order. Candidates on the same origin are fetched one after the other, so that they
+    /// reuse the connection the home page (or the previous one) left open instead of each
+    /// opening one with a TLS handshake of its own; a few origins are fetched at once.
     async fn fetch_all(
         &self,
         candidates: Vec<Candidate>,
         budget: &Budget,
         reserve: Duration,
     ) -> Vec<Result<Verified, Failure>> {
-        stream::iter(candidates)
-            .map(|candidate| async move {
-                budget
-                    .run(reserve, self.fetch_icon(&candidate, budget))
-                    .await
-                    .unwrap_or_else(|| {
-                        Err(Failure::new(
-                            FailureCategory::Timeout,
-                            format!("{} not fetched in time", candidate.url),
-                        ))
-                    })
+        let count = candidates.len();
+        let mut results: Vec<Option<Result<Verified, Failure>>> = Vec::new();
+        results.resize_with(count, || None);
+        let fetched: Vec<(usize, Result<Verified, Failure>)> = stream::iter(by_origin(candidates))
+            .map(|group| async move {
+                let mut fetched = Vec::with_capacity(group.len());
+                for (index, candidate) in group {
+                    fetched.push((index, self.fetch_by(&candidate, budget, reserve).await));
+                }
+                fetched
             })
-            .buffered(CANDIDATE_CONCURRENCY)
+            .buffer_unordered(CANDIDATE_CONCURRENCY)
+            .flat_map(stream::iter)
             .collect()
+            .await;
+        for (index, result) in fetched {
+            results[index] = Some(result);
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// [`Self::fetch_icon`] by `reserve` before the deadline.
+    async fn fetch_by(
+        &self,
+        candidate: &Candidate,
+        budget: &Budget,
+        reserve: Duration,
+    ) -> Result<Verified, Failure> {
+        budget
+            .run(reserve, self.fetch_icon(candidate, budget))
             .await
+            .unwrap_or_else(|| {
+                Err(Failure::new(
+                    FailureCategory::Timeout,
+                    format!("{} not fetched in time", candidate.url),
+                ))
+            })
     }
 
     /// The home page over https, then http, then the same for `www.` when the bare name
@@ -746,6 +803,58 @@ impl From<Fetched> for HomePage {
     }
 }
 
+/// The client's TLS set-up: what reqwest builds by default (the platform's roots and
+/// `extra_roots`, TLS 1.2 and 1.3, ALPN `h2` then `http/1.1`), cheaper per handshake, which is
+/// most of the resolver's CPU:
+/// - key exchange by X25519 (then P-256, P-384) only: the post-quantum hybrid
+///   X25519MLKEM768, offered first by default, costs an ML-KEM key pair and decapsulation per
+///   handshake (plus a second key share) to protect what a site shows everyone anyway;
+/// - cipher suites hashing with SHA-256 first (AES-128-GCM before AES-256-GCM), whose
+///   transcript hash and key schedule run on the CPU's SHA extensions, unlike SHA-384;
+/// - sessions of [`TLS_SESSIONS`] servers kept for resumption (a resumed handshake skips the
+///   certificate checks), instead of 256, fewer than the domains resolved at once.
+fn tls_config(
+    extra_roots: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, ResolverError> {
+    use rustls::crypto::{CryptoProvider, aws_lc_rs};
+    let default = aws_lc_rs::default_provider();
+    let mut cipher_suites = default.cipher_suites.clone();
+    // A stable sort: the default order otherwise.
+    cipher_suites.sort_by_key(|suite| {
+        use rustls::CipherSuite::*;
+        matches!(
+            suite.suite(),
+            TLS13_AES_256_GCM_SHA384
+                | TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                | TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        )
+    });
+    let provider = Arc::new(CryptoProvider {
+        cipher_suites,
+        kx_groups: vec![
+            aws_lc_rs::kx_group::X25519,
+            aws_lc_rs::kx_group::SECP256R1,
+            aws_lc_rs::kx_group::SECP384R1,
+        ],
+        ..default
+    });
+    let verifier = if extra_roots.is_empty() {
+        rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, Arc::clone(&provider))
+    }
+    .map_err(ResolverError::Tls)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(ResolverError::Tls)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::in_memory_sessions(TLS_SESSIONS);
+    Ok(config)
+}
+
 /// Whether an error status is the site's lasting answer: a 5xx, 429 (too many requests) or
 /// 408 (request time-out) says "not now".
 fn is_lasting_status(status: reqwest::StatusCode) -> bool {
@@ -795,6 +904,21 @@ fn largest<'a>(images: impl Iterator<Item = (usize, &'a IconImage)>) -> Option<u
         }
     }
     best.map(|(index, _)| index)
+}
+
+/// `candidates` with their indices, grouped by origin (scheme, host and port), groups and
+/// candidates in the order they first appear; every `data:` URL is a group of its own.
+fn by_origin(candidates: Vec<Candidate>) -> Vec<Vec<(usize, Candidate)>> {
+    let mut groups: Vec<(url::Origin, Vec<(usize, Candidate)>)> = Vec::new();
+    for (index, candidate) in candidates.into_iter().enumerate() {
+        // An opaque origin (`data:`) equals no other.
+        let origin = candidate.url.origin();
+        match groups.iter_mut().find(|(seen, _)| *seen == origin) {
+            Some((_, group)) => group.push((index, candidate)),
+            None => groups.push((origin, vec![(index, candidate)])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 /// `candidates` without a URL seen before, at most [`MAX_DARK_CANDIDATES`] dark ones, at most
@@ -951,6 +1075,60 @@ mod tests {
         ]);
         let paths: Vec<&str> = kept.iter().map(|c| c.url.path()).collect();
         assert_eq!(paths, ["/a", "/d1", "/d2", "/b"]);
+    }
+
+    #[test]
+    fn candidates_are_grouped_by_origin_in_order() {
+        let candidate = |url: &str| Candidate {
+            url: Url::parse(url).unwrap(),
+            source: IconSource::Link,
+            theme: Theme::Light,
+        };
+        let groups = by_origin(vec![
+            candidate("https://example.com/a.png"),
+            candidate("https://static.example/b.png"),
+            candidate("data:image/png;base64,iVBORw0KGgo="),
+            candidate("https://example.com/favicon.ico"),
+            candidate("http://example.com/c.png"),
+            candidate("data:image/png;base64,iVBORw0KGgo="),
+            candidate("https://example.com:443/d.png"),
+        ]);
+        let indices: Vec<Vec<usize>> = groups
+            .iter()
+            .map(|group| group.iter().map(|(index, _)| *index).collect())
+            .collect();
+        assert_eq!(indices, [vec![0, 3, 6], vec![1], vec![2], vec![4], vec![5]]);
+    }
+
+    #[test]
+    fn tls_offers_x25519_and_sha256_suites_first_and_keeps_many_sessions() {
+        use rustls::{CipherSuite, NamedGroup};
+        let config = tls_config(Vec::new()).unwrap();
+        let provider = config.crypto_provider();
+        let groups: Vec<NamedGroup> = provider.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            groups,
+            [
+                NamedGroup::X25519,
+                NamedGroup::secp256r1,
+                NamedGroup::secp384r1
+            ]
+        );
+        let suites: Vec<CipherSuite> = provider.cipher_suites.iter().map(|s| s.suite()).collect();
+        assert_eq!(suites[0], CipherSuite::TLS13_AES_128_GCM_SHA256);
+        let sha384 = suites
+            .iter()
+            .position(|s| *s == CipherSuite::TLS13_AES_256_GCM_SHA384)
+            .unwrap();
+        let chacha = suites
+            .iter()
+            .position(|s| *s == CipherSuite::TLS13_CHACHA20_POLY1305_SHA256)
+            .unwrap();
+        assert!(chacha < sha384, "{suites:?}");
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
     }
 
     #[test]
