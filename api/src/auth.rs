@@ -45,7 +45,14 @@ impl FromRequestParts<AppState> for AuthenticatedClient {
                     })
                     .filter(|token| !token.is_empty())
                     .ok_or(ApiError::Unauthorized)?;
-                client_of_key(state, peer, key).await?
+                // Reads (GET, HEAD) look the key up on the read pool, so that a listing never
+                // waits for a connection behind uploads; everything else on the main pool.
+                let pool = if is_state_changing(&parts.method) {
+                    &state.db
+                } else {
+                    &state.reads
+                };
+                key_holder(state, pool, peer, key).await?
             }
             None => {
                 let cookie = session::cookie_token(&parts.headers, &state.settings.api.session)
@@ -88,13 +95,26 @@ pub async fn client_of_key(
     peer: Option<IpAddr>,
     key: &str,
 ) -> Result<entity::clients::Model, ApiError> {
+    key_holder(state, &state.db, peer, key).await
+}
+
+/// [`client_of_key`], looked up on `pool`.
+async fn key_holder(
+    state: &AppState,
+    pool: &sea_orm::DatabaseConnection,
+    peer: Option<IpAddr>,
+    key: &str,
+) -> Result<entity::clients::Model, ApiError> {
     let key_hash = hash_key(key);
     state
         .auth_failures
         .admit(peer, &key_hash)
         .map_err(|retry_after| ApiError::TooManyAuthFailures { retry_after })?;
     let client = if is_well_formed(key) {
-        store::clients::find_by_key_hash(&state.db, &key_hash).await?
+        let started = std::time::Instant::now();
+        let found = store::clients::find_by_key_hash(pool, &key_hash).await?;
+        common::metrics::api_phase(common::metrics::ApiPhase::Auth, started.elapsed());
+        found
     } else {
         None
     };

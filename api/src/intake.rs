@@ -1,10 +1,11 @@
 //! The one way into the pipeline, shared by uploads and jobs: the list is stored in S3 by the
 //! caller, then recorded PENDING and announced on SNS.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_s3::primitives::ByteStream;
+use common::metrics::{self, ApiPhase};
 use entity::{FileType, files};
 use store::files::{InsertError, NewFile, count_in_flight, insert_pending};
 use uuid::Uuid;
@@ -31,7 +32,10 @@ fn too_many_in_flight(limit: u64) -> ApiError {
 /// `MAX_FILES_IN_FLIGHT` files PENDING or PROCESSING. [`accept`] checks again, exactly.
 pub async fn ensure_room_for_another(state: &AppState, client_id: Uuid) -> Result<(), ApiError> {
     let limit = state.settings.api.max_files_in_flight;
-    if count_in_flight(&state.db, client_id).await? >= limit {
+    let started = Instant::now();
+    let in_flight = count_in_flight(&state.db, client_id).await?;
+    metrics::api_phase(ApiPhase::InFlightCount, started.elapsed());
+    if in_flight >= limit {
         return Err(too_many_in_flight(limit));
     }
     Ok(())
@@ -42,8 +46,10 @@ pub async fn ensure_room_for_another(state: &AppState, client_id: Uuid) -> Resul
 /// in-flight cap meanwhile, or the database failed) the stored object is deleted.
 pub async fn accept(state: &AppState, new_file: NewFile) -> Result<files::Model, ApiError> {
     let (bucket, key) = (new_file.s3_bucket.clone(), new_file.s3_key.clone());
+    let started = Instant::now();
     let inserted =
         insert_pending(&state.db, new_file, state.settings.api.max_files_in_flight).await;
+    metrics::api_phase(ApiPhase::Record, started.elapsed());
     let file = match inserted {
         Ok(file) => file,
         Err(error) => {

@@ -1,12 +1,13 @@
 //! Announcing stored files on SNS, and re-announcing those whose first publish failed, so
 //! that no accepted file is ever lost; and announcing retries of a file's failed results.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::Utc;
 use common::event::{FILE_RETRY_REQUESTED, FILE_UPLOADED, FileEvent};
+use common::metrics::{self, ApiPhase};
 use entity::files;
 use store::announcements::{self, Unannounced};
 use tokio_util::sync::CancellationToken;
@@ -71,10 +72,18 @@ async fn publish(
 /// Publishes the event of a new file and records that it was sent. A failure is logged and
 /// left to the re-publisher: the file is stored and will be processed later.
 pub async fn announce(state: &AppState, file: &files::Model) {
-    let outcome = match publish_file_event(state, file).await {
-        Ok(()) => announcements::mark_published(&state.db, file.id)
-            .await
-            .context("failed to record the publish"),
+    let started = Instant::now();
+    let published = publish_file_event(state, file).await;
+    metrics::api_phase(ApiPhase::Publish, started.elapsed());
+    let outcome = match published {
+        Ok(()) => {
+            let started = Instant::now();
+            let marked = announcements::mark_published(&state.db, file.id)
+                .await
+                .context("failed to record the publish");
+            metrics::api_phase(ApiPhase::MarkPublished, started.elapsed());
+            marked
+        }
         Err(error) => Err(error),
     };
     if let Err(error) = outcome {

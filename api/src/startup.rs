@@ -33,9 +33,16 @@ impl Application {
     /// unless disabled), builds the AWS clients and binds the listener.
     pub async fn build(settings: ApiConfig) -> anyhow::Result<Self> {
         common::metrics::install();
-        let db = common::db::connect(&settings.database)
-            .await
-            .context("failed to connect to the database")?;
+        let db =
+            common::db::connect_for_requests(&settings.database, settings.database.max_connections)
+                .await
+                .context("failed to connect to the database")?;
+        let reads = common::db::connect_for_requests(
+            &settings.database,
+            settings.api.read_pool_connections,
+        )
+        .await
+        .context("failed to connect the read pool to the database")?;
         if settings.api.run_migrations {
             migration::Migrator::up(&db, None)
                 .await
@@ -58,6 +65,7 @@ impl Application {
             listener,
             state: AppState {
                 db,
+                reads,
                 aws,
                 rate_limiter: Arc::new(RateLimiter::new(
                     settings.api.rate_limit_per_second,

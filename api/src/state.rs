@@ -13,8 +13,12 @@ use crate::{
 /// Shared, cheaply cloned handler state.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The PostgreSQL pool.
+    /// The PostgreSQL pool for writes, and reads that go with them.
     pub db: DatabaseConnection,
+    /// A separate pool (`DATABASE_READ_CONNECTIONS`) for reads that take no lock: the API key
+    /// lookups of `GET` requests, file lookups and lists, result pages. Never waits behind
+    /// uploads, whose transactions can wait on locks.
+    pub reads: DatabaseConnection,
     /// S3 and SNS (SQS is the worker's).
     pub aws: AwsClients,
     /// The configuration the app was built with.

@@ -29,6 +29,21 @@ pub struct Args {
     /// Worker processes consuming the queue.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// LocalStack's own Put+Publish pairs per second at this concurrency (`bench
+    /// localstack-bound`), to print accepted uploads per second against.
+    #[arg(long, conflicts_with = "measure_bound")]
+    bound: Option<f64>,
+    /// Measure that bound first (`--uploaders` pairs in flight for `--duration-secs`).
+    #[arg(long)]
+    measure_bound: bool,
+}
+
+/// The CSV uploader `n` sends in its round `round`: `per_file` domains no other upload has.
+pub fn upload_csv(n: usize, round: usize, per_file: usize) -> String {
+    let domains: Vec<String> = (0..per_file)
+        .map(|i| format!("ico-only-{}.test", (n * 1_000_000) + round * per_file + i))
+        .collect();
+    format!("domain\n{}\n", domains.join("\n"))
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +55,17 @@ struct Tally {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let bound = if args.measure_bound {
+        let bound = crate::bound::measure_bound(&crate::bound::Args {
+            concurrency: args.uploaders,
+            duration_secs: args.duration_secs,
+            domains_per_file: args.domains_per_file,
+        })
+        .await?;
+        Some(bound.pairs_per_second)
+    } else {
+        args.bound
+    };
     let farm = FarmProcess::start(test_support::farm::Latency::None).await?;
     let mut stack = Stack::start(&farm, |settings| {
         settings.database.max_connections = 20;
@@ -62,11 +88,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tasks.spawn(async move {
             let mut round = 0;
             while Instant::now() < deadline {
-                let domains: Vec<String> = (0..per_file)
-                    .map(|i| format!("ico-only-{}.test", (n * 1_000_000) + round * per_file + i))
-                    .collect();
+                let csv = upload_csv(n, round, per_file);
                 round += 1;
-                let csv = format!("domain\n{}\n", domains.join("\n"));
                 let sent = Instant::now();
                 let response = client
                     .upload("load.csv", "text/csv", csv.into_bytes())
@@ -124,6 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     });
     while tasks.join_next().await.is_some() {}
     let load_time = started.elapsed();
+    let metrics = stack.api.get("", "/metrics").await.text().await?;
 
     let mut tally = std::mem::take(
         &mut *tally
@@ -153,6 +177,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let upload_rate = tally.upload_latency.len() as f64 / load_time.as_secs_f64();
     report("upload requests per second", format!("{upload_rate:.0}"));
     report("accepted files", accepted);
+    #[expect(clippy::cast_precision_loss, reason = "a file count")]
+    let accepted_rate = accepted as f64 / load_time.as_secs_f64();
+    report("accepted uploads per second", format!("{accepted_rate:.1}"));
+    if let Some(bound) = bound {
+        report(
+            "accepted uploads/s / LocalStack bound",
+            format!(
+                "{accepted_rate:.1} / {bound:.1} = {:.2}",
+                accepted_rate / bound
+            ),
+        );
+    }
     for (name, samples) in [
         ("upload", &mut tally.upload_latency),
         ("list", &mut tally.list_latency),
@@ -164,6 +200,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             format!("{} / {}", measure::ms(p50), measure::ms(p99)),
         );
     }
+    report_phases(&metrics);
     report(
         "backlog drained after the load in",
         format!("{:.1} s", drained.elapsed().as_secs_f64()),
@@ -193,4 +230,46 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(seconds))
+}
+
+/// Where the api's time went, from its `favicon_api_phase_seconds` summaries: per step, how
+/// many, the mean, and the median and 99th percentile of the last minute.
+fn report_phases(metrics: &str) {
+    const PHASES: [&str; 7] = [
+        "auth",
+        "in_flight_count",
+        "receive_and_store",
+        "record",
+        "publish",
+        "mark_published",
+        "list_query",
+    ];
+    let value = |phase: &str, suffix: &str, quantile: Option<&str>| -> Option<f64> {
+        let labels = match quantile {
+            Some(q) => format!("{{phase=\"{phase}\",quantile=\"{q}\"}}"),
+            None => format!("{{phase=\"{phase}\"}}"),
+        };
+        let name = format!("favicon_api_phase_seconds{suffix}{labels} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&name))
+            .and_then(|number| number.trim().parse().ok())
+    };
+    for phase in PHASES {
+        let (Some(count), Some(sum)) = (value(phase, "_count", None), value(phase, "_sum", None))
+        else {
+            continue;
+        };
+        let ms =
+            |seconds: Option<f64>| seconds.map_or("-".to_owned(), |s| format!("{:.1}", s * 1e3));
+        report(
+            &format!("api step {phase}: n / mean / p50 / p99 ms"),
+            format!(
+                "{count:.0} / {} / {} / {}",
+                ms((count > 0.0).then(|| sum / count)),
+                ms(value(phase, "", Some("0.5"))),
+                ms(value(phase, "", Some("0.99"))),
+            ),
+        );
+    }
 }

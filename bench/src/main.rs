@@ -2,6 +2,7 @@
 //! them asserts on time. Run them through `scripts/bench`, which builds in release mode and
 //! brings up PostgreSQL and LocalStack for the ones that need them.
 
+mod bound;
 mod farm;
 mod icons;
 mod load;
@@ -32,6 +33,8 @@ enum Command {
     Load(load::Args),
     /// Stored icons served by `GET /icons/{domain}`, and the ZIP of a file's icons.
     Icons(icons::Args),
+    /// LocalStack's own PutObject+Publish rate, with no api in front: the bound of `load`.
+    LocalstackBound(bound::Args),
 }
 
 #[tokio::main]
@@ -42,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Reads(args) => reads::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Icons(args) => icons::run(args).await,
+        Command::LocalstackBound(args) => bound::run(args).await,
     }
 }
 

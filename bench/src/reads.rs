@@ -33,7 +33,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let last_page = args.results.div_ceil(args.per_page);
-    let failed_pages = (args.results / 10).div_ceil(args.per_page);
+    let failed = args.results.div_ceil(10);
+    let failed_pages = failed.div_ceil(args.per_page);
+    // Failed results are at positions 0, 10, 20, ...: the last page by cursor starts after
+    // the failed result `per_page + 1` from the end.
+    let last_cursor = 10 * failed.saturating_sub(args.per_page + 1);
     let pages = [
         ("page 1", format!("page=1&per_page={}", args.per_page)),
         (
@@ -48,6 +52,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "status=failed, last page",
             format!(
                 "status=failed&page={failed_pages}&per_page={}",
+                args.per_page
+            ),
+        ),
+        (
+            "status=failed, cursor after=0",
+            format!("status=failed&after=0&per_page={}", args.per_page),
+        ),
+        (
+            "status=failed, cursor at the end",
+            format!(
+                "status=failed&after={last_cursor}&per_page={}",
                 args.per_page
             ),
         ),
@@ -80,6 +95,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     report(
         "status=failed: last page / page 1",
         format!("{:.2}", medians[3].as_secs_f64() / medians[2].as_secs_f64()),
+    );
+    report(
+        "status=failed by cursor: last / first",
+        format!("{:.2}", medians[5].as_secs_f64() / medians[4].as_secs_f64()),
     );
 
     let before = measure::peak_rss_mib(&stack.api_pid());

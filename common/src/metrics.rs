@@ -22,6 +22,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 const HTTP_REQUESTS: &str = "favicon_http_requests_total";
 const HTTP_REQUEST_DURATION: &str = "favicon_http_request_duration_seconds";
+const API_PHASE_DURATION: &str = "favicon_api_phase_seconds";
 const FILES_FINISHED: &str = "favicon_files_finished_total";
 const DOMAINS_RESOLVED: &str = "favicon_domains_resolved_total";
 const DOMAIN_RESOLUTION_DURATION: &str = "favicon_domain_resolution_seconds";
@@ -116,6 +117,12 @@ fn describe() {
         ::metrics::Unit::Seconds,
         "Time from a request's arrival to its response head, by method and route template"
     );
+    describe_histogram!(
+        API_PHASE_DURATION,
+        ::metrics::Unit::Seconds,
+        "Time the api spends in one step of a request (where an upload's or a listing's time \
+         goes), by step; a summary with quantiles"
+    );
     describe_counter!(
         FILES_FINISHED,
         "Files that reached a terminal status (completed, failed or cancelled)"
@@ -187,6 +194,44 @@ fn method_label(method: &str) -> &'static str {
         .into_iter()
         .find(|standard| *standard == method)
         .unwrap_or("other")
+}
+
+/// Where the api's time goes, step by step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiPhase {
+    /// Looking up an API key (a connection, of the read pool for `GET`, then one query).
+    Auth,
+    /// Counting an uploading client's files in flight.
+    InFlightCount,
+    /// Receiving an upload and storing it in S3 (`PutObject`, or a multipart upload).
+    ReceiveAndStore,
+    /// Recording the stored file PENDING: the transaction of its `files` row, commit included.
+    Record,
+    /// Publishing the file's event to SNS.
+    Publish,
+    /// Recording that the event was published.
+    MarkPublished,
+    /// The queries of `GET /files` (read pool).
+    ListQuery,
+}
+
+impl ApiPhase {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::InFlightCount => "in_flight_count",
+            Self::ReceiveAndStore => "receive_and_store",
+            Self::Record => "record",
+            Self::Publish => "publish",
+            Self::MarkPublished => "mark_published",
+            Self::ListQuery => "list_query",
+        }
+    }
+}
+
+/// Counts `took` against the api's `phase`.
+pub fn api_phase(phase: ApiPhase, took: Duration) {
+    histogram!(API_PHASE_DURATION, "phase" => phase.label()).record(took.as_secs_f64());
 }
 
 /// An event stream opened (`true`) or closed (`false`) on this api instance.

@@ -339,6 +339,17 @@ fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// Where a page of results starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStart {
+    /// Page number, from 1: skips `(page - 1) * per_page` matching results (an offset scan
+    /// when filtered, so deep pages cost more; kept for compatibility).
+    Number(u64),
+    /// Keyset: the matching results after this position (the last one of the previous page),
+    /// served by the index `(file_id, status, position)` at the same cost at any depth.
+    After(i32),
+}
+
 /// Which results of a file to page through.
 #[derive(Debug, Clone, Copy)]
 pub struct ResultsPage {
@@ -346,25 +357,38 @@ pub struct ResultsPage {
     pub status: Option<ResultStatus>,
     /// Only failures of this category (`dns`, `timeout`, ...), or all.
     pub error_category: Option<&'static str>,
-    /// From 1.
-    pub page: u64,
+    /// Where the page starts.
+    pub start: PageStart,
     /// Items per page.
     pub per_page: u64,
 }
 
-/// One page of `file`'s results in position order, and how many match in all.
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct ResultsPageRows {
+    /// The results, in position order.
+    pub items: Vec<results::Model>,
+    /// How many results match in all.
+    pub total: u64,
+    /// Whether results match after the last of `items`: its position is then the cursor of
+    /// the next page ([`PageStart::After`]).
+    pub more: bool,
+}
+
+/// One page of `file`'s results in position order, how many match in all, and whether more
+/// follow.
 ///
 /// The total comes from the file's counters (kept exact by the worker), not from a count,
 /// except when filtered by error category, which the counters do not break down.
 /// A COMPLETED file's positions are dense, so an unfiltered page is a range of positions and
-/// deep pages cost the same as the first; otherwise the index `(file_id, status, position)`
-/// serves an offset scan.
+/// deep pages cost the same as the first. Filtered, a page after a position ([`PageStart::After`])
+/// is a range scan of the index `(file_id, status, position)` from that position, as cheap at
+/// the end as at the start; a page number is an offset scan of that index.
 pub async fn page(
     db: &DatabaseConnection,
     file: &files::Model,
     query: ResultsPage,
-) -> Result<(Vec<results::Model>, u64), DbErr> {
-    let offset = (query.page - 1).saturating_mul(query.per_page);
+) -> Result<ResultsPageRows, DbErr> {
     let mut select = results::Entity::find().filter(results::Column::FileId.eq(file.id));
     if let Some(status) = query.status {
         select = select.filter(results::Column::Status.eq(status));
@@ -379,19 +403,47 @@ pub async fn page(
         (None, Some(ResultStatus::Failed)) => file.failed_count,
     };
     select = select.order_by_asc(results::Column::Position);
+    // One row more than a page tells whether another page follows.
+    let wanted = query.per_page.saturating_add(1);
     let dense = query.status.is_none() && query.error_category.is_none();
-    let items = if dense && file.status == FileStatus::Completed {
-        let start = i64::try_from(offset).unwrap_or(i64::MAX);
-        let end = start.saturating_add(i64::try_from(query.per_page).unwrap_or(i64::MAX));
+    let first_position = match query.start {
+        PageStart::Number(page) => {
+            i64::try_from((page - 1).saturating_mul(query.per_page)).unwrap_or(i64::MAX)
+        }
+        PageStart::After(position) => i64::from(position) + 1,
+    };
+    let mut items = if dense && file.status == FileStatus::Completed {
+        let end = first_position.saturating_add(i64::try_from(wanted).unwrap_or(i64::MAX));
         select
-            .filter(results::Column::Position.gte(start))
+            .filter(results::Column::Position.gte(first_position))
             .filter(results::Column::Position.lt(end))
             .all(db)
             .await?
     } else {
-        select.offset(offset).limit(query.per_page).all(db).await?
+        match query.start {
+            PageStart::Number(page) => {
+                select
+                    .offset((page - 1).saturating_mul(query.per_page))
+                    .limit(wanted)
+                    .all(db)
+                    .await?
+            }
+            PageStart::After(position) => {
+                select
+                    .filter(results::Column::Position.gt(position))
+                    .limit(wanted)
+                    .all(db)
+                    .await?
+            }
+        }
     };
-    Ok((items, u64::try_from(total).unwrap_or(0)))
+    let more = u64::try_from(items.len()).unwrap_or(u64::MAX) > query.per_page;
+    items.truncate(usize::try_from(query.per_page).unwrap_or(usize::MAX));
+    Ok(ResultsPageRows {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+        more,
+    })
 }
 
 /// Up to `limit` results of `file_id` after position `after`, for streaming downloads.

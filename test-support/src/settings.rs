@@ -134,6 +134,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
             session: SessionSettings::default(),
             events_heartbeat: Duration::from_secs(15),
             events_max_streams_per_client: 8,
+            read_pool_connections: 5,
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -265,6 +266,10 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
         (
             "EVENTS_MAX_STREAMS_PER_CLIENT",
             api.events_max_streams_per_client.to_string(),
+        ),
+        (
+            "DATABASE_READ_CONNECTIONS",
+            api.read_pool_connections.to_string(),
         ),
         (
             "ICON_LOOKUP_CONCURRENCY",
@@ -451,6 +456,7 @@ mod tests {
                 session: SessionSettings::default(),
                 events_heartbeat: Duration::from_secs(15),
                 events_max_streams_per_client: 8,
+                read_pool_connections: 5,
             },
             worker: WorkerSettings {
                 file_concurrency: 3,

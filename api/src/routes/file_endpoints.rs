@@ -12,9 +12,10 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
+use common::metrics::{self, ApiPhase};
 use entity::{FileStatus, ResultStatus, files as file_rows};
 use serde::{Deserialize, Serialize};
-use store::results::ResultsPage;
+use store::results::{PageStart, ResultsPage};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -123,7 +124,9 @@ pub async fn upload_file(
     // the instance's buffer budget.
     let _slot = state.uploads.claim(client.id, buffer)?;
     intake::ensure_room_for_another(&state, client.id).await?;
+    let started = std::time::Instant::now();
     let new_file = upload::receive_upload(&state, client.id, multipart, buffer).await?;
+    metrics::api_phase(ApiPhase::ReceiveAndStore, started.elapsed());
     let file = intake::accept(&state, new_file).await?;
     Ok((StatusCode::ACCEPTED, AppJson(FileView::from(file))))
 }
@@ -157,7 +160,7 @@ pub async fn owned_file(
     client: &AuthenticatedClient,
     id: Uuid,
 ) -> Result<file_rows::Model> {
-    store::files::find_for_client(&state.db, client.id, id)
+    store::files::find_for_client(&state.reads, client.id, id)
         .await?
         .ok_or(ApiError::NotFound("file"))
 }
@@ -258,8 +261,10 @@ pub async fn list_files(
             )
         })?;
     let (page, limit) = paging(query.page, (query.limit, "limit", 20, MAX_LIMIT))?;
+    let started = std::time::Instant::now();
     let (items, total) =
-        store::files::list_for_client(&state.db, client.id, status, page, limit).await?;
+        store::files::list_for_client(&state.reads, client.id, status, page, limit).await?;
+    metrics::api_phase(ApiPhase::ListQuery, started.elapsed());
     Ok(AppJson(FilePage {
         items: items.into_iter().map(FileView::from).collect(),
         page,
@@ -272,8 +277,13 @@ pub async fn list_files(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ResultsQuery {
-    /// Page number, from 1 (default 1).
+    /// Page number, from 1 (default 1). Deep filtered pages cost more than the first: follow
+    /// `next` (or give `after`) instead.
     page: Option<u64>,
+    /// Cursor: only results after this position (the `position` of the last result of the
+    /// previous page, as given in `next`). As fast at the end of a file as at its start.
+    /// Not with `page`.
+    after: Option<i64>,
     /// Results per page, 1 to 1000 (default 100).
     per_page: Option<u64>,
     /// `success` or `failed`.
@@ -316,10 +326,30 @@ impl ResultsQuery {
             })
             .transpose()?;
         let (page, per_page) = paging(self.page, (self.per_page, "per_page", 100, MAX_PER_PAGE))?;
+        let start = match self.after {
+            None => PageStart::Number(page),
+            Some(_) if self.page.is_some() => {
+                return Err(ApiError::bad_request(
+                    "invalid_after",
+                    "give either page or after, not both",
+                ));
+            }
+            Some(after) => PageStart::After(
+                i32::try_from(after)
+                    .ok()
+                    .filter(|after| *after >= 0)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_after",
+                            format!("after must be a result position between 0 and {}", i32::MAX),
+                        )
+                    })?,
+            ),
+        };
         Ok(ResultsPage {
             status,
             error_category,
-            page,
+            start,
             per_page,
         })
     }
@@ -330,38 +360,69 @@ impl ResultsQuery {
 pub struct ResultPage {
     /// Results in the file's order.
     pub items: Vec<ResultView>,
-    /// This page.
-    pub page: u64,
+    /// This page's number when asked by `page` (1 when neither `page` nor `after` was
+    /// given); absent when asked by `after`.
+    pub page: Option<u64>,
     /// Results per page.
     pub per_page: u64,
     /// Results matching in all (so far, while the file runs).
     pub total: u64,
+    /// The cursor of the next page (the `position` of this page's last result), to pass as
+    /// `after`; absent when no result follows (so far, while the file runs).
+    pub next_after: Option<i32>,
+    /// The next page's path and query (same filters and `per_page`, `after` set), absent when
+    /// no result follows.
+    pub next: Option<String>,
 }
 
-/// One page of the results of the caller's file `id`.
+/// One page of the results of the caller's file `id`, served under `collection`
+/// (`/files` or `/jobs`: where the `next` link points).
 pub async fn results_page(
     state: &AppState,
     client: &AuthenticatedClient,
-    id: Uuid,
+    (collection, id): (&str, Uuid),
     query: &ResultsQuery,
 ) -> Result<ResultPage> {
     let request = query.validate()?;
     let file = owned_file(state, client, id).await?;
-    let (items, total) = store::results::page(&state.db, &file, request).await?;
+    let rows = store::results::page(&state.reads, &file, request).await?;
+    let next_after = rows
+        .more
+        .then(|| rows.items.last().map(|last| last.position))
+        .flatten();
+    let next = next_after.map(|after| {
+        let mut link = format!(
+            "{collection}/{id}/results?after={after}&per_page={}",
+            request.per_page
+        );
+        if let Some(status) = request.status {
+            link.push_str(&format!("&status={}", status.as_str()));
+        }
+        if let Some(category) = request.error_category {
+            link.push_str(&format!("&error_category={category}"));
+        }
+        link
+    });
     Ok(ResultPage {
-        items: items.into_iter().map(ResultView::from).collect(),
-        page: request.page,
+        items: rows.items.into_iter().map(ResultView::from).collect(),
+        page: match request.start {
+            PageStart::Number(page) => Some(page),
+            PageStart::After(_) => None,
+        },
         per_page: request.per_page,
-        total,
+        total: rows.total,
+        next_after,
+        next,
     })
 }
 
-/// A file's results in the file's order, paged.
+/// A file's results in the file's order, paged: by `page` number, or by cursor (`after`,
+/// following `next`), which reads deep pages as fast as the first.
 #[utoipa::path(get, path = "/files/{id}/results", tag = "files",
     params(("id" = Uuid, Path, description = "File id"), ResultsQuery),
     responses(
         (status = 200, body = ResultPage),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "Malformed id; `invalid_status`, `invalid_error_category`, `invalid_page`, `invalid_per_page`; `invalid_after`: `after` not a position, or given with `page`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
@@ -372,7 +433,9 @@ pub async fn file_results(
     AppPath(id): AppPath<Uuid>,
     AppQuery(query): AppQuery<ResultsQuery>,
 ) -> Result<AppJson<ResultPage>> {
-    Ok(AppJson(results_page(&state, &client, id, &query).await?))
+    Ok(AppJson(
+        results_page(&state, &client, ("/files", id), &query).await?,
+    ))
 }
 
 /// Query of `GET /files/{id}/download`.

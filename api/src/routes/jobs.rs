@@ -274,7 +274,9 @@ pub async fn job_results(
     AppPath(id): AppPath<Uuid>,
     AppQuery(query): AppQuery<ResultsQuery>,
 ) -> Result<AppJson<ResultPage>> {
-    Ok(AppJson(results_page(&state, &client, id, &query).await?))
+    Ok(AppJson(
+        results_page(&state, &client, ("/jobs", id), &query).await?,
+    ))
 }
 
 /// A job's results as CSV.

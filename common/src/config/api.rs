@@ -151,6 +151,12 @@ pub struct ApiSettings {
     /// `EVENTS_MAX_STREAMS_PER_CLIENT` (default 8): event streams one client may hold open at
     /// once on one api instance; another gets 429 `too_many_streams`.
     pub events_max_streams_per_client: usize,
+    /// `DATABASE_READ_CONNECTIONS` (default 5): a second pool, beside
+    /// `DATABASE_MAX_CONNECTIONS`, for reads that take no lock: the API key lookups of `GET`
+    /// requests, file lookups and lists, result pages. Uploads (their key lookups, counts and
+    /// write transactions, which can wait on one another's locks) use the main pool, so they
+    /// never make a listing wait for a connection.
+    pub read_pool_connections: u32,
 }
 
 impl ApiSettings {
@@ -186,6 +192,7 @@ impl ApiSettings {
             session: SessionSettings::read(env)?,
             events_heartbeat: Duration::from_secs(env.positive_or("EVENTS_HEARTBEAT_SECS", 15)?),
             events_max_streams_per_client: env.positive_or("EVENTS_MAX_STREAMS_PER_CLIENT", 8)?,
+            read_pool_connections: env.positive_or("DATABASE_READ_CONNECTIONS", 5)?,
         })
     }
 }
@@ -257,6 +264,7 @@ mod tests {
         assert_eq!(api.auth_failure_window, Duration::from_secs(60));
         assert_eq!(api.events_heartbeat, Duration::from_secs(15));
         assert_eq!(api.events_max_streams_per_client, 8);
+        assert_eq!(api.read_pool_connections, 5);
         let mut vars = minimal();
         vars.insert("RATE_LIMIT_PER_SECOND", "0");
         assert_eq!(config(&vars).unwrap().api.rate_limit_per_second, 0);

@@ -12,6 +12,7 @@
 mod actions;
 mod auth;
 mod connections;
+mod cursor_paging;
 mod events;
 mod icons;
 mod jobs;
