@@ -4,7 +4,16 @@ use std::time::Duration;
 
 /// CPU time (user + system) used so far by process `pid` (`self` for this one).
 pub fn cpu_time(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time used so far by the calling thread.
+fn thread_cpu_time() -> Duration {
+    stat_cpu_time("/proc/thread-self/stat")
+}
+
+fn stat_cpu_time(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -83,6 +92,10 @@ pub struct PeakFigures {
     pub fds_at_start: usize,
     /// Most open files seen in one sample.
     pub peak_fds: usize,
+    /// CPU time the sampling itself took (counting the entries of `/proc/<pid>/fd` is not
+    /// free with thousands of sockets open): part of the process's CPU time when it watches
+    /// itself, to be taken off what is reported as the work's.
+    pub sampler_cpu: Duration,
 }
 
 impl PeakFigures {
@@ -114,11 +127,13 @@ impl PeakFigures {
     }
 }
 
-/// Samples a process's `VmHWM` and open files every 100 ms until stopped.
+/// Samples a process's `VmHWM` and open files every 100 ms until stopped, on a thread of its
+/// own whose CPU time is reported ([`PeakFigures::sampler_cpu`]).
 #[derive(Debug)]
 pub struct Peaks {
     figures: std::sync::Arc<std::sync::Mutex<PeakFigures>>,
-    task: tokio::task::JoinHandle<()>,
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Duration>,
 }
 
 impl Peaks {
@@ -129,16 +144,23 @@ impl Peaks {
             peak_rss_mib: peak_rss_mib(pid),
             fds_at_start: open_fds(pid),
             peak_fds: open_fds(pid),
+            sampler_cpu: Duration::ZERO,
         }));
         let (shared, pid) = (figures.clone(), pid.to_owned());
-        let task = tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                every.tick().await;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(100))
+            {
                 sample(&shared, &pid);
             }
+            thread_cpu_time()
         });
-        Self { figures, task }
+        Self {
+            figures,
+            stop,
+            thread,
+        }
     }
 
     /// The peaks so far (a last sample taken now).
@@ -152,8 +174,13 @@ impl Peaks {
 
     /// Stops sampling and returns the peaks, with a last sample taken now.
     pub fn stop(self, pid: &str) -> PeakFigures {
-        self.task.abort();
-        self.now(pid)
+        let _ = self.stop.send(());
+        let figures = self.now(pid);
+        let sampler_cpu = self.thread.join().unwrap_or_default();
+        PeakFigures {
+            sampler_cpu,
+            ..figures
+        }
     }
 }
 

@@ -130,7 +130,10 @@ pub async fn resolve_all(
         .await;
     let elapsed = started.elapsed();
     let peaks = peaks.stop("self");
-    let cpu = measure::cpu_time("self").saturating_sub(cpu_before);
+    // The resolver's own: without what watching the process's memory and files took.
+    let cpu = measure::cpu_time("self")
+        .saturating_sub(cpu_before)
+        .saturating_sub(peaks.sampler_cpu);
     let farm_cpu = farm.cpu_time().saturating_sub(farm_cpu_before);
     Ok(Throughput {
         elapsed,
