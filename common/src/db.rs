@@ -23,8 +23,7 @@ pub async fn connect_for_requests(
     max_connections: u32,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = options(settings);
-    options
-        .max_connections(max_connections);
+    options.max_connections(max_connections);
     Database::connect(options).await
 }
 
