@@ -75,28 +75,7 @@ impl IconStorage {
                 return Ok(None);
             }
         };
-        let kept: Vec<(KeptImage, &Bytes)> = icon
-            .images
-            .iter()
-            .enumerate()
-            .map(|(index, image)| {
-                let kept = KeptImage {
-                    icon: NewIcon::of(
-                        &image.bytes,
-                        image.format.media_type(),
-                        image.width,
-                        image.height,
-                    ),
-                    format: image.format.as_str().to_owned(),
-                    theme: match image.theme {
-                        Theme::Dark => store::icons::Theme::Dark,
-                        Theme::Light => store::icons::Theme::Light,
-                    },
-                    chosen: index == 0,
-                };
-                (kept, &image.bytes)
-            })
-            .collect();
+        let kept = kept_images(&icon);
         let hashes = kept.iter().map(|(k, _)| k.icon.hash.clone()).collect();
         let stored = store::icons::stored_hashes(db, hashes).await?;
         let mut written = std::collections::HashSet::new();
