@@ -75,7 +75,7 @@ impl IconStorage {
                 return Ok(None);
             }
         };
-        let kept = kept_images(&icon);
+        let kept = kept_images(icon);
         let hashes = kept.iter().map(|(k, _)| k.icon.hash.clone()).collect();
         let stored = store::icons::stored_hashes(db, hashes).await?;
         let mut written = std::collections::HashSet::new();
