@@ -140,72 +140,23 @@ pub async fn stored_hashes(
 
 /// Records one fetch of `domain`: its icons (rows that exist are kept; each insert committed
 /// at once), then the resolution and the images it kept in one transaction; the new
-/// resolution's id. `images` may be empty (a
-/// definite answer without an icon). Outages are retried.
+/// resolution's id. `images` may be empty (a definite answer without an icon). Outages are
+/// retried. [`record_resolutions`] with one fetch.
 pub async fn record_resolution(
     db: &DatabaseConnection,
     domain: &str,
     cache_class: Option<&str>,
     images: &[KeptImage],
 ) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
-    let now = Utc::now();
-    retrying("recording icons", || async move {
-        // The icons first, each insert committed at once: writers of the same new icon wait
-        // for each other only for one statement, never for a whole transaction.
-        // In hash order: two writers of the same icons lock their rows in the same order.
-        let mut distinct_icons: std::collections::BTreeMap<&str, &NewIcon> =
-            std::collections::BTreeMap::new();
-        for image in images {
-            distinct_icons.insert(&image.icon.hash, &image.icon);
-        }
-        if !distinct_icons.is_empty() {
-            let rows = distinct_icons.values().map(|icon| icons::ActiveModel {
-                hash: Set(icon.hash.clone()),
-                media_type: Set(icon.media_type.clone()),
-                byte_size: Set(icon.byte_size),
-                crc32: Set(i64::from(icon.crc32)),
-                width: Set(icon.width),
-                height: Set(icon.height),
-                created_at: Set(now),
-            });
-            icons::Entity::insert_many(rows)
-                .on_conflict_do_nothing_on([icons::Column::Hash])
-                .exec_without_returning(db)
-                .await?;
-        }
-        let txn = db.begin().await?;
-        icon_resolutions::Entity::insert(icon_resolutions::ActiveModel {
-            id: Set(id),
-            domain: Set(domain.to_owned()),
-            cache_class: Set(cache_class.map(str::to_owned)),
-            resolved_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        let mut seen = HashSet::new();
-        let kept: Vec<resolution_images::ActiveModel> = images
-            .iter()
-            .filter(|image| seen.insert((image.icon.hash.as_str(), image.theme)))
-            .map(|image| resolution_images::ActiveModel {
-                resolution_id: Set(id),
-                icon_hash: Set(image.icon.hash.clone()),
-                theme: Set(image.theme.as_str().to_owned()),
-                format: Set(image.format.clone()),
-                width: Set(image.icon.width),
-                height: Set(image.icon.height),
-                chosen: Set(image.chosen),
-            })
-            .collect();
-        if !kept.is_empty() {
-            resolution_images::Entity::insert_many(kept)
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(id)
-    })
-    .await
+    let resolution = NewResolution {
+        domain: domain.to_owned(),
+        cache_class: cache_class.map(str::to_owned),
+        images: images.to_vec(),
+    };
+    let ids = record_resolutions(db, std::slice::from_ref(&resolution)).await?;
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| DbErr::Custom("no resolution recorded".to_owned()))
 }
 
 /// One fetch of a domain to record with [`record_resolutions`].
@@ -219,7 +170,7 @@ pub struct NewResolution {
     pub images: Vec<KeptImage>,
 }
 
-/// Records many fetches at once, as [`record_resolution`] records one: the icons of all of
+/// Records many fetches at once (one with [`record_resolution`]): the icons of all of
 /// them first (one statement per bind-parameter limit, in hash order, committed at once),
 /// then every resolution and its images in one transaction. The new resolutions' ids, in the
 /// order of `resolutions`. A worker writing a batch of results pays a few round trips for
