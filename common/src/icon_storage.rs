@@ -58,51 +58,19 @@ impl IconStorage {
     /// Stores the images of a freshly fetched `resolution` of `domain` and records it: the
     /// chosen icon's stored copy, or `None` when nothing was found. A failure is recorded
     /// (without images) only when a cache may reuse it, so `/icons/{domain}` can answer it
-    /// without fetching again.
+    /// without fetching again. [`Self::record_many`] with one resolution.
     pub async fn record(
         &self,
         db: &DatabaseConnection,
         domain: &str,
         resolution: &Resolution,
     ) -> Result<Option<StoredIcon>, IconStorageError> {
-        let cache_class = resolution.cache_class().map(favicon::CacheClass::as_str);
-        let icon = match &resolution.outcome {
-            Ok(icon) if !icon.images.is_empty() => icon,
-            Ok(_) => return Ok(None),
-            Err(_) if cache_class.is_none() => return Ok(None),
-            Err(_) => {
-                store::icons::record_resolution(db, domain, cache_class, &[]).await?;
-                return Ok(None);
-            }
-        };
-        let kept = kept_images(icon);
-        let hashes = kept.iter().map(|(k, _)| k.icon.hash.clone()).collect();
-        let stored = store::icons::stored_hashes(db, hashes).await?;
-        let mut written = std::collections::HashSet::new();
-        for (image, bytes) in &kept {
-            let hash = &image.icon.hash;
-            if stored.contains(hash) || written.contains(hash) {
-                metrics::icon_object(false);
-                continue;
-            }
-            let new = self
-                .put_once(hash, &image.icon.media_type, (*bytes).clone())
-                .await?;
-            metrics::icon_object(new);
-            written.insert(hash.clone());
-        }
-        let images: Vec<KeptImage> = kept.into_iter().map(|(image, _)| image).collect();
-        let chosen = images[0].icon.hash.clone();
-        let resolution_id =
-            store::icons::record_resolution(db, domain, cache_class, &images).await?;
-        Ok(Some(StoredIcon {
-            resolution_id,
-            hash: chosen,
-        }))
+        let mut stored = self.record_many(db, &[(domain, resolution)]).await?;
+        Ok(stored.pop().flatten())
     }
 
-    /// Stores and records many freshly fetched resolutions at once, as [`Self::record`] does
-    /// one: one query for the icons already stored, one write per distinct new icon (a few
+    /// Stores and records many freshly fetched resolutions at once ([`Self::record`] for
+    /// one): one query for the icons already stored, one write per distinct new icon (a few
     /// at once), and one [`store::icons::record_resolutions`] for them all. The stored copy
     /// of each, in the order of `resolutions`.
     pub async fn record_many(
@@ -184,16 +152,6 @@ impl IconStorage {
                 })
             })
             .collect())
-    }
-
-    /// Writes an icon's object unless one exists: true when this call wrote it.
-    async fn put_once(
-        &self,
-        hash: &str,
-        media_type: &str,
-        bytes: Bytes,
-    ) -> Result<bool, IconStorageError> {
-        put_once(&self.s3, &self.bucket, hash, media_type, bytes).await
     }
 
     /// The bytes of the stored icon `hash`.
