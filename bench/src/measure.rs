@@ -76,6 +76,25 @@ fn status_kib(pid: &str, field: &str) -> Option<f64> {
         .and_then(|value| value.split_whitespace().next()?.parse::<f64>().ok())
 }
 
+/// Waits until process `pid` has started: its resident memory read, non-zero and unchanged
+/// (within 1 %) for a second, or `within` passed. A process just spawned has not run its
+/// program yet, so its memory then says nothing of it. Returns the last reading, in MiB.
+pub async fn settled_rss_mib(pid: &str, within: Duration) -> f64 {
+    let started = std::time::Instant::now();
+    let (mut last, mut steady_since) = (rss_mib(pid), std::time::Instant::now());
+    while started.elapsed() < within {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = rss_mib(pid);
+        if now <= 0.0 || (now - last).abs() > last * 0.01 {
+            steady_since = std::time::Instant::now();
+        } else if steady_since.elapsed() >= Duration::from_secs(1) {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 /// File descriptors process `pid` has open now (entries of `/proc/<pid>/fd`).
 pub fn open_fds(pid: &str) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)

@@ -101,6 +101,10 @@ async fn pipeline_run(
     for _ in 0..workers {
         stack.spawn_worker()?;
     }
+    // "At start" is once the workers run, not the instant they were spawned (0 MiB).
+    for pid in stack.worker_pids() {
+        measure::settled_rss_mib(&pid, Duration::from_secs(10)).await;
+    }
     let watching: Vec<(String, measure::Peaks)> = stack
         .worker_pids()
         .into_iter()

@@ -37,31 +37,35 @@ pub async fn split(
     lease: &Lease,
     entries: Vec<Entry>,
 ) -> Result<(), ProcessError> {
-    let (valid, invalid): (Vec<Entry>, Vec<Entry>) =
-        entries.into_iter().partition(|entry| entry.domain.is_ok());
-    let invalid_results: Vec<NewResult> = invalid
-        .into_iter()
-        .filter_map(|entry| match entry.domain {
-            Err(failure) => Some(answers::invalid(entry.position, entry.key, failure)),
-            Ok(_) => None,
-        })
-        .collect();
+    // One pass that moves each entry's key where it goes (no copies, no second list of the
+    // valid entries) and drops its parsed domain at once: a file of 500,000 is held once.
+    let chunk_domains = state.settings.worker.chunk_domains.max(1);
+    let mut invalid_results: Vec<NewResult> = Vec::new();
+    let mut chunks: Vec<NewChunk> = Vec::new();
+    let capacity = chunk_domains.min(entries.len());
+    let mut current: Vec<(i32, String)> = Vec::with_capacity(capacity);
+    for entry in entries {
+        match entry.domain {
+            Err(failure) => {
+                invalid_results.push(answers::invalid(entry.position, entry.key, failure));
+            }
+            Ok(_) => {
+                current.push((entry.position, entry.key));
+                if current.len() >= chunk_domains {
+                    let full = std::mem::replace(&mut current, Vec::with_capacity(capacity));
+                    chunks.push(new_chunk(file, chunks.len(), full));
+                }
+            }
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(new_chunk(file, chunks.len(), current));
+    }
     for batch in invalid_results.chunks(state.settings.worker.result_batch_size) {
         record(state, Work::File(file.id), batch.to_vec()).await?;
     }
+    drop(invalid_results);
 
-    let chunks: Vec<NewChunk> = valid
-        .chunks(state.settings.worker.chunk_domains)
-        .enumerate()
-        .map(|(number, entries)| NewChunk {
-            number: i32::try_from(number).unwrap_or(i32::MAX),
-            s3_key: common::event::chunk_object_key(file.id, number),
-            entries: entries
-                .iter()
-                .map(|entry| (entry.position, entry.key.clone()))
-                .collect(),
-        })
-        .collect();
     let writes: Vec<_> = chunks
         .iter()
         .map(|chunk| write_chunk(state, &file.s3_bucket, chunk))
@@ -88,6 +92,15 @@ pub async fn split(
     store::chunks::mark_planned(&state.db, lease, chunk_count).await?;
     tracing::info!(file.id = %file.id, chunks = chunks.len(), "split file {} into {} chunks", file.id, chunks.len());
     Ok(())
+}
+
+/// The `number`th chunk of `file`, holding `entries`.
+fn new_chunk(file: &files::Model, number: usize, entries: Vec<(i32, String)>) -> NewChunk {
+    NewChunk {
+        number: i32::try_from(number).unwrap_or(i32::MAX),
+        s3_key: common::event::chunk_object_key(file.id, number),
+        entries,
+    }
 }
 
 async fn write_chunk(

@@ -507,7 +507,10 @@ impl Resolver {
         let mut home = self.home_page(domain, budget).await?;
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut manifests = Vec::new();
-        if let Some(page) = &mut home.page {
+        let has_page = home.page.is_some();
+        // The page's body is dropped as soon as its candidates are out, not held (up to
+        // `max_html_bytes`) while the candidates are fetched.
+        if let Some(mut page) = home.page.take() {
             // Parsed once: when reading the page stopped after `</head>`, its candidates were
             // extracted to decide it.
             let found = page.candidates.take().unwrap_or_else(|| {
@@ -547,7 +550,7 @@ impl Resolver {
             }
         }
         let mut probes = vec!["/favicon.ico"];
-        if home.page.is_none() {
+        if !has_page {
             probes.push("/apple-touch-icon.png");
         }
         candidates.extend(self.fallbacks(&home.base, &probes));
@@ -739,7 +742,7 @@ impl Resolver {
     ) -> Result<Verified, Failure> {
         let url = &candidate.url;
         let max = self.settings.max_icon_bytes;
-        let (final_url, body, content_type) = if url.scheme() == "data" {
+        let (final_url, mut body, content_type) = if url.scheme() == "data" {
             (url.clone(), fetch::data_url_bytes(url, max)?, None)
         } else {
             let fetched = self.fetcher.get(url, Limit::Icon(max), budget).await?;
@@ -766,6 +769,9 @@ impl Resolver {
                 format!("{final_url} is {what}"),
             ));
         };
+        // Kept until the resolution chooses, and perhaps in a batch until stored: without the
+        // spare room a body of unannounced length grew by.
+        body.shrink_to_fit();
         Ok(Verified {
             image: IconImage {
                 url: final_url.to_string(),
