@@ -94,6 +94,7 @@ pub async fn insert_pending(
     }
     let file = pending_row(new).insert(&txn).await?;
     txn.commit().await?;
+    crate::events::announce_change(db, file.id).await;
     Ok(file)
 }
 
@@ -193,7 +194,9 @@ pub async fn set_total(db: &DatabaseConnection, lease: &Lease, total: i32) -> Re
             .await
             .map(|_| ())
     })
-    .await
+    .await?;
+    crate::events::announce_change(db, file_id).await;
+    Ok(())
 }
 
 /// Marks the file `lease` holds COMPLETED with its counters recounted from its results
@@ -205,7 +208,9 @@ pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<(), Tran
     retrying("completing the file", || {
         transitions::change(db, file_id, Change::Complete { owner })
     })
-    .await
+    .await?;
+    crate::events::announce_change(db, file_id).await;
+    Ok(())
 }
 
 /// Marks a file that cannot be processed FAILED with `reason` (worker or DLQ consumer). A file
@@ -214,7 +219,10 @@ pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<(), Tran
 /// True when this call made the file FAILED.
 pub async fn fail(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Result<bool, DbErr> {
     match transitions::change(db, file_id, Change::Fail { reason }).await {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            crate::events::announce_change(db, file_id).await;
+            Ok(true)
+        }
         Err(TransitionError::Refused(_) | TransitionError::Missing(_)) => Ok(false),
         Err(TransitionError::Database(error)) => Err(error),
         // Failing asks for no lease.
@@ -235,6 +243,7 @@ pub async fn note_error(db: &DatabaseConnection, file_id: Uuid, reason: &str) ->
         .filter(files::Column::Status.is_in(IN_FLIGHT))
         .exec(db)
         .await?;
+    crate::events::announce_change(db, file_id).await;
     Ok(())
 }
 

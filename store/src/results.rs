@@ -306,6 +306,9 @@ async fn insert_results(
         }
     }
     txn.commit().await?;
+    if written > 0 {
+        crate::events::announce_change(db, file_id).await;
+    }
     Ok(written as u64)
 }
 
