@@ -50,7 +50,6 @@ pub async fn cancel(
         Err(TransitionError::NotHeld(_)) => return Err(ActionError::WrongStatus(file.status)),
         Err(TransitionError::Database(error)) => return Err(error.into()),
     }
-    crate::events::announce_change(db, file_id).await;
     find_for_client(db, client_id, file_id)
         .await?
         .ok_or(ActionError::NotFound)

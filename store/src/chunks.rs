@@ -148,9 +148,6 @@ pub async fn finish_chunk(db: &DatabaseConnection, lease: &Lease) -> Result<bool
                 Err(_) => false,
             };
         txn.commit().await?;
-        if completed {
-            crate::events::announce_change(db, file_id).await;
-        }
         Ok(completed)
     })
     .await

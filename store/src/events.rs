@@ -1,13 +1,11 @@
 //! Changes of files as they happen, for the api's live streams (`GET /events`).
 //!
-//! The database numbers them itself (migrations `m20261125_000400_file_change_events` and
-//! `m20261126_000800_change_seq_per_client`): when a transaction that created a file or
-//! changed what a user sees of it (status, counters, error) commits, a trigger gives the row
-//! the next `change_seq` of one sequence, in commit order among the files of its client, so
-//! every writer is numbered without remembering to. Once it has committed, the writer (this
-//! crate's functions) sends `changed <file id> <client id> <change_seq>` on the channel
-//! [`CHANNEL`] with [`announce_change`] (not from the transaction: see there why); a
-//! deletion's trigger sends `deleted <file id> <client id>`. Every api instance hears the
+//! The database announces them itself (migration `m20261125_000400_file_change_events`): when a
+//! transaction that created a file or changed what a user sees of it (status, counters, error)
+//! commits, a trigger gives the row the next `change_seq` of one sequence, in commit order, and
+//! sends `changed <file id> <client id> <change_seq>` on the channel [`CHANNEL`]; a deletion
+//! sends `deleted <file id> <client id>`. So every writer (this crate's functions, whatever is
+//! added later) is covered without remembering to announce, and every api instance hears the
 //! changes made through any other, or by any worker.
 //!
 //! [`listen`] keeps one `LISTEN` connection per process and hands each announcement to a tokio
@@ -20,8 +18,8 @@ use std::{future::Future, pin::pin, time::Duration};
 
 use entity::files;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
     sqlx::{
         self,
         postgres::{PgListener, PgPool, PgPoolOptions},
@@ -168,34 +166,6 @@ async fn listen_once(
     Ok(())
 }
 
-/// Announces on [`CHANNEL`] that file `file_id` changed: `changed <file id> <client id>
-/// <change_seq>` with the number its last committed change got. Call it after the transaction
-/// that changed what a user sees of the file (its creation, status, counters or error) has
-/// committed, on a connection outside any transaction.
-///
-/// Why not from the trigger that numbers the change: PostgreSQL serialises the commits of
-/// every transaction that sent a notification, holding one database-wide lock from before
-/// the commit to after its WAL flush, so notifying from the writing transactions let only one
-/// of them commit at a time (each file changes about five times). Sent alone, the
-/// notification's own transaction writes no WAL that must reach disk, so that lock is held
-/// for microseconds. Nothing is lost if the announcement is not sent (the process stopped in
-/// between, the database failed): a stream shows what it reads from the table, so it catches
-/// up at the file's next change or the listener's next [`Announcement::Resync`]; the failure
-/// is only logged.
-pub async fn announce_change(db: &DatabaseConnection, file_id: Uuid) {
-    let sent = db
-        .execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "SELECT pg_notify($1, concat_ws(' ', 'changed', id, client_id, change_seq)) \
-             FROM files WHERE id = $2",
-            [CHANNEL.into(), file_id.into()],
-        ))
-        .await;
-    if let Err(error) = sent {
-        tracing::warn!(file.id = %file_id, error.message = %error, "could not announce the change of file {file_id}: {error}");
-    }
-}
-
 /// Up to `limit` of the client's files whose `change_seq` is above `after`, in the order of
 /// their changes: what a stream resuming at `after` must send. Each row is the file as it is
 /// now (one entry per file, however often it changed). Complete up to the last row's
@@ -257,7 +227,7 @@ mod tests {
         seq_of(db, id).await
     }
 
-    async fn seq_of(db: &impl sea_orm::ConnectionTrait, id: Uuid) -> files::Model {
+    async fn seq_of(db: &DatabaseConnection, id: Uuid) -> files::Model {
         files::Entity::find_by_id(id)
             .one(db)
             .await
@@ -326,45 +296,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn clients_are_numbered_without_waiting_for_each_other() {
-        let db = database().await;
-        let (one, other) = (client(&db).await, client(&db).await);
-        let (first, second) = (new_file(&db, one).await, new_file(&db, other).await);
-
-        // `first` (client `one`) takes its number now and holds its client's numbering lock
-        // until it commits.
-        let slow = db.begin().await.expect("begin");
-        slow.execute_unprepared("SET CONSTRAINTS ALL IMMEDIATE")
-            .await
-            .expect("immediate");
-        set_total(&slow, first.id, 5).await;
-        let first_seq = seq_of(&slow, first.id).await.change_seq;
-
-        // Another client's change commits meanwhile (under the one lock of the whole database
-        // it waited for `slow`; the lock timeout turns such a wait into an error, not a hang).
-        let quick = db.begin().await.expect("begin");
-        quick
-            .execute_unprepared("SET LOCAL lock_timeout = '30s'")
-            .await
-            .expect("timeout");
-        set_total(&quick, second.id, 7).await;
-        quick
-            .commit()
-            .await
-            .expect("not kept waiting by another client");
-        let second_seq = seq_of(&db, second.id).await.change_seq;
-        assert!(second_seq > first_seq, "{second_seq} <= {first_seq}");
-        slow.commit().await.expect("commit");
-
-        // Each client's stream sees its own file.
-        let ids = |files: Vec<files::Model>| files.into_iter().map(|f| f.id).collect::<Vec<_>>();
-        let seen = changed_after(&db, one, first.change_seq, 10).await;
-        assert_eq!(ids(seen.expect("one")), [first.id]);
-        let seen = changed_after(&db, other, second.change_seq, 10).await;
-        assert_eq!(ids(seen.expect("other")), [second.id]);
-    }
-
-    #[tokio::test]
     async fn the_listener_announces_changes_and_deletions_after_a_resync() {
         let db = database().await;
         let client = client(&db).await;
@@ -390,11 +321,13 @@ mod tests {
                 change_seq: file.change_seq
             }
         );
-        assert!(
-            crate::files::fail(&db, file.id, "test")
-                .await
-                .expect("fail")
-        );
+        crate::transitions::change(
+            &db,
+            file.id,
+            crate::transitions::Change::Fail { reason: "test" },
+        )
+        .await
+        .expect("fail");
         let failed = seq_of(&db, file.id).await;
         assert_eq!(failed.status, FileStatus::Failed);
         assert_eq!(

@@ -94,7 +94,6 @@ pub async fn insert_pending(
     }
     let file = pending_row(new).insert(&txn).await?;
     txn.commit().await?;
-    crate::events::announce_change(db, file.id).await;
     Ok(file)
 }
 
@@ -194,9 +193,7 @@ pub async fn set_total(db: &DatabaseConnection, lease: &Lease, total: i32) -> Re
             .await
             .map(|_| ())
     })
-    .await?;
-    crate::events::announce_change(db, file_id).await;
-    Ok(())
+    .await
 }
 
 /// Marks the file `lease` holds COMPLETED with its counters recounted from its results
@@ -208,9 +205,7 @@ pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<(), Tran
     retrying("completing the file", || {
         transitions::change(db, file_id, Change::Complete { owner })
     })
-    .await?;
-    crate::events::announce_change(db, file_id).await;
-    Ok(())
+    .await
 }
 
 /// Marks a file that cannot be processed FAILED with `reason` (worker or DLQ consumer). A file
@@ -219,10 +214,7 @@ pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<(), Tran
 /// True when this call made the file FAILED.
 pub async fn fail(db: &DatabaseConnection, file_id: Uuid, reason: &str) -> Result<bool, DbErr> {
     match transitions::change(db, file_id, Change::Fail { reason }).await {
-        Ok(()) => {
-            crate::events::announce_change(db, file_id).await;
-            Ok(true)
-        }
+        Ok(()) => Ok(true),
         Err(TransitionError::Refused(_) | TransitionError::Missing(_)) => Ok(false),
         Err(TransitionError::Database(error)) => Err(error),
         // Failing asks for no lease.
@@ -243,7 +235,6 @@ pub async fn note_error(db: &DatabaseConnection, file_id: Uuid, reason: &str) ->
         .filter(files::Column::Status.is_in(IN_FLIGHT))
         .exec(db)
         .await?;
-    crate::events::announce_change(db, file_id).await;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::{fmt, time::Duration};
 use chrono::{DateTime, Utc};
 use entity::{file_chunks, files};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::Expr,
 };
 use uuid::Uuid;
@@ -124,11 +124,17 @@ impl Lease {
     /// PENDING (or PROCESSING with a lapsed lease) to PROCESSING through the one status rule
     /// ([`transitions`]); a chunk is taken only while its file is not finished. Outages are
     /// retried ([`retrying`]).
-    pub async fn claim(&self, db: &DatabaseConnection) -> Result<Claim, DbErr> {
+    pub async fn claim(
+        &self,
+        db: &(impl ConnectionTrait + TransactionTrait),
+    ) -> Result<Claim, DbErr> {
         retrying("claiming the work", || self.try_claim(db)).await
     }
 
-    async fn try_claim(&self, db: &DatabaseConnection) -> Result<Claim, DbErr> {
+    async fn try_claim(
+        &self,
+        db: &(impl ConnectionTrait + TransactionTrait),
+    ) -> Result<Claim, DbErr> {
         let file_id = self.work.file_id();
         match self.work {
             Work::File(_) | Work::Retry(_) => {
@@ -138,10 +144,7 @@ impl Lease {
                     _ => Change::Claim { owner, until },
                 };
                 let outcome = match transitions::change(db, file_id, claim).await {
-                    Ok(()) => {
-                        crate::events::announce_change(db, file_id).await;
-                        None
-                    }
+                    Ok(()) => None,
                     Err(TransitionError::Database(error)) => return Err(error),
                     Err(TransitionError::Missing(_)) => return Ok(Claim::Missing),
                     Err(TransitionError::Refused(_)) => return Ok(Claim::Finished),

@@ -306,9 +306,6 @@ async fn insert_results(
         }
     }
     txn.commit().await?;
-    if written > 0 {
-        crate::events::announce_change(db, file_id).await;
-    }
     Ok(written as u64)
 }
 

@@ -73,7 +73,6 @@ pub async fn begin(
         .await?
         .ok_or(ActionError::NotFound)?;
     txn.commit().await?;
-    crate::events::announce_change(db, file_id).await;
     Ok(file)
 }
 
@@ -90,9 +89,7 @@ pub async fn abandon(db: &DatabaseConnection, file_id: Uuid) -> Result<(), DbErr
         Err(TransitionError::NotHeld(_)) => {}
         Err(TransitionError::Database(error)) => return Err(error),
     }
-    txn.commit().await?;
-    crate::events::announce_change(db, file_id).await;
-    Ok(())
+    txn.commit().await
 }
 
 /// `(position, domain)` of each result of `file_id` a retry still has to resolve, in file
@@ -137,7 +134,7 @@ pub async fn record_retried(
         .into_iter()
         .map(|result| result_row(file_id, result, now))
         .collect();
-    let recorded = retrying::<u64, DbErr, _, _>("recording retried results", || {
+    retrying("recording retried results", || {
         let rows = rows.clone();
         async move {
             let txn = db.begin().await?;
@@ -214,11 +211,7 @@ pub async fn record_retried(
             Ok(u64::try_from(recorded).unwrap_or(0))
         }
     })
-    .await?;
-    if recorded > 0 {
-        crate::events::announce_change(db, file_id).await;
-    }
-    Ok(recorded)
+    .await
 }
 
 #[cfg(test)]
