@@ -55,9 +55,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 args.per_page
             ),
         ),
+        // `after` is exclusive (`after=0` would skip position 0): a client paging by cursor
+        // asks its first page without it, then follows `next`.
         (
-            "status=failed, cursor after=0",
-            format!("status=failed&after=0&per_page={}", args.per_page),
+            "status=failed, cursor: first page (no after)",
+            format!("status=failed&per_page={}", args.per_page),
         ),
         (
             "status=failed, cursor at the end",
