@@ -288,9 +288,12 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     })
 }
 
-/// The category of a client error, found by walking its sources.
+/// The category of a client error, found by walking its sources. A failed lookup reads as
+/// the lookup's own message (`b.invalid: no such name (NXDOMAIN)`); other errors as the URL
+/// and the chain of their sources.
 fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     let mut category = None;
+    let mut dns_message = None;
     let mut no_such_name = false;
     let mut nx_domain = false;
     let mut refused = false;
@@ -304,6 +307,7 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
             category = category.or(Some(FailureCategory::Dns));
             no_such_name = dns.is_no_such_name();
             nx_domain = dns.is_nx_domain();
+            dns_message = Some(dns.to_string());
         } else if current.downcast_ref::<rustls::Error>().is_some() {
             category = category.or(Some(FailureCategory::Tls));
         }
@@ -327,14 +331,20 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     } else {
         FailureCategory::Connect
     });
-    messages.dedup();
-    let chain = messages
-        .iter()
-        .skip(1)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(": ");
-    let failure = Failure::new(category, format!("{url}: {chain}"));
+    let message = match (category, dns_message) {
+        (FailureCategory::Dns, Some(dns)) => dns,
+        _ => {
+            messages.dedup();
+            let chain = messages
+                .iter()
+                .skip(1)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(": ");
+            format!("{url}: {chain}")
+        }
+    };
+    let failure = Failure::new(category, message);
     match category {
         FailureCategory::Dns => Failure {
             nx_domain,
