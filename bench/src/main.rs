@@ -37,16 +37,27 @@ enum Command {
     LocalstackBound(bound::Args),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Resolver(args) => resolver::run(args).await,
-        Command::Pipeline(args) => pipeline::run(args).await,
-        Command::Reads(args) => reads::run(args).await,
-        Command::Load(args) => load::run(args).await,
-        Command::Icons(args) => icons::run(args).await,
-        Command::LocalstackBound(args) => bound::run(args).await,
+fn main() -> anyhow::Result<()> {
+    let command = Cli::parse().command;
+    // The resolver runs on one runtime thread, as in the worker (`worker::startup::runtime`),
+    // so that it is measured the way the worker runs it; the other benchmarks drive servers
+    // and load on every core.
+    let runtime = match command {
+        Command::Resolver(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
     }
+    .enable_all()
+    .build()?;
+    runtime.block_on(async {
+        match command {
+            Command::Resolver(args) => resolver::run(args).await,
+            Command::Pipeline(args) => pipeline::run(args).await,
+            Command::Reads(args) => reads::run(args).await,
+            Command::Load(args) => load::run(args).await,
+            Command::Icons(args) => icons::run(args).await,
+            Command::LocalstackBound(args) => bound::run(args).await,
+        }
+    })
 }
 
 /// Prints one figure: `name: value`.

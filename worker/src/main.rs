@@ -22,9 +22,15 @@ enum Command {
     Resolve(ResolveArgs),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command.unwrap_or(Command::Run) {
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    worker::startup::runtime()
+        .context("failed to start the runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let settings = WorkerConfig::from_env().context("invalid configuration")?;
             let _telemetry = common::telemetry::start(settings.log_format, &settings.observability);

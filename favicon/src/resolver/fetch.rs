@@ -6,6 +6,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
+    time::Duration,
 };
 
 use base64::Engine;
@@ -13,7 +14,10 @@ use reqwest::{
     StatusCode,
     header::{CONTENT_TYPE, HOST, LOCATION},
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
 use url::Url;
 
 use super::{
@@ -139,6 +143,7 @@ impl Fetcher {
                     ));
                 }
                 visited.push(next.clone());
+                drain(response, budget).await;
                 url = next;
                 continue;
             }
@@ -149,6 +154,7 @@ impl Fetcher {
             let Body { body, candidates } = if status.is_success() {
                 read_body(response, limit, &url, content_type.as_deref()).await?
             } else {
+                drain(response, budget).await;
                 Body::default()
             };
             return Ok(Fetched {
@@ -160,6 +166,43 @@ impl Fetcher {
             });
         }
     }
+}
+
+/// The largest unwanted body (a redirect's, an error page's) read to its end so that its
+/// connection can carry the origin's next request.
+const DRAINED_BODY_MAX: usize = 8 * 1024;
+
+/// The longest wait for the rest of an unwanted body: about what a new connection's TCP and
+/// TLS handshakes cost on the internet, past which reconnecting is no slower.
+const DRAIN_WAIT_MAX: Duration = Duration::from_millis(250);
+
+/// Reads an unwanted body (a redirect's, an error page's) to its end when it is small, so that
+/// hyper can put its connection back in the pool: a response dropped unread closes it, and the
+/// origin's next request (its `/favicon.ico` after a 404 page, a redirect's next hop) would
+/// need a new TCP and TLS handshake. A body announced or found larger than
+/// [`DRAINED_BODY_MAX`], or not read within [`DRAIN_WAIT_MAX`] and the domain's deadline, is
+/// dropped with its connection, as before. What is read is discarded; errors do not matter.
+async fn drain(mut response: reqwest::Response, budget: &Budget) {
+    if response
+        .content_length()
+        .is_some_and(|length| length > DRAINED_BODY_MAX as u64)
+    {
+        return;
+    }
+    let wait = budget
+        .deadline()
+        .saturating_duration_since(Instant::now())
+        .min(DRAIN_WAIT_MAX);
+    let read_to_end = async {
+        let mut read = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            read += chunk.len();
+            if read > DRAINED_BODY_MAX {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, read_to_end).await;
 }
 
 /// What [`read_body`] read.
@@ -245,9 +288,12 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     })
 }
 
-/// The category of a client error, found by walking its sources.
+/// The category of a client error, found by walking its sources. A failed lookup reads as
+/// the lookup's own message (`b.invalid: no such name (NXDOMAIN)`); other errors as the URL
+/// and the chain of their sources.
 fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     let mut category = None;
+    let mut dns_message = None;
     let mut no_such_name = false;
     let mut nx_domain = false;
     let mut refused = false;
@@ -261,6 +307,7 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
             category = category.or(Some(FailureCategory::Dns));
             no_such_name = dns.is_no_such_name();
             nx_domain = dns.is_nx_domain();
+            dns_message = Some(dns.to_string());
         } else if current.downcast_ref::<rustls::Error>().is_some() {
             category = category.or(Some(FailureCategory::Tls));
         }
@@ -284,14 +331,20 @@ fn classify(error: &reqwest::Error, url: &Url) -> Failure {
     } else {
         FailureCategory::Connect
     });
-    messages.dedup();
-    let chain = messages
-        .iter()
-        .skip(1)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(": ");
-    let failure = Failure::new(category, format!("{url}: {chain}"));
+    let message = match (category, dns_message) {
+        (FailureCategory::Dns, Some(dns)) => dns,
+        _ => {
+            messages.dedup();
+            let chain = messages
+                .iter()
+                .skip(1)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(": ");
+            format!("{url}: {chain}")
+        }
+    };
+    let failure = Failure::new(category, message);
     match category {
         FailureCategory::Dns => Failure {
             nx_domain,

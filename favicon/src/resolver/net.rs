@@ -19,7 +19,7 @@ use std::{
 use hickory_resolver::{
     TokioResolver,
     config::{NameServerConfig, ResolveHosts, ResolverConfig},
-    net::{NetError, runtime::TokioRuntimeProvider},
+    net::{DnsError as DnsAnswer, NetError, runtime::TokioRuntimeProvider},
     proto::rr::RData,
 };
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -37,9 +37,9 @@ const CONNECT_TO_SUFFIX: &str = ".ip.connect-to.invalid";
 #[error("{0} is not a public address")]
 pub(crate) struct BlockedAddress(pub(crate) String);
 
-/// A name that could not be resolved.
+/// A name that could not be resolved: `b.invalid: no such name (NXDOMAIN)`.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot resolve {name}: {reason}")]
+#[error("{name}: {reason}")]
 pub(crate) struct DnsError {
     name: String,
     reason: String,
@@ -54,7 +54,7 @@ impl DnsError {
     fn from_lookup(name: &str, error: &NetError) -> Self {
         Self {
             name: name.to_owned(),
-            reason: error.to_string(),
+            reason: lookup_failure_reason(error),
             no_such_name: error.is_no_records_found(),
             nx_domain: error.is_nx_domain(),
         }
@@ -71,6 +71,29 @@ impl DnsError {
     /// name without an address, whose `www.` may well have one).
     pub(crate) fn is_nx_domain(&self) -> bool {
         self.nx_domain
+    }
+}
+
+/// What a failed lookup means, in words: `no such name (NXDOMAIN)`, `no address records`,
+/// `server failure (SERVFAIL)`, rather than hickory's text, which shows its query in Debug
+/// form (`no records found for Query { name: Name("b.invalid.") … }`).
+fn lookup_failure_reason(error: &NetError) -> String {
+    if error.is_nx_domain() {
+        return "no such name (NXDOMAIN)".to_owned();
+    }
+    if error.is_no_records_found() {
+        return "no address records".to_owned();
+    }
+    match error {
+        NetError::Dns(DnsAnswer::ResponseCode(code)) => format!(
+            "{} ({})",
+            code.to_str().to_ascii_lowercase(),
+            format!("{code:?}").to_ascii_uppercase()
+        ),
+        NetError::Timeout => "no answer from the DNS servers in time".to_owned(),
+        NetError::NoConnections => "no DNS server could be reached".to_owned(),
+        NetError::Io(io) => format!("DNS servers unreachable: {io}"),
+        other => other.to_string(),
     }
 }
 
@@ -249,7 +272,7 @@ impl Network {
         if ips.is_empty() {
             return Err(Box::new(DnsError {
                 name,
-                reason: "no addresses".to_owned(),
+                reason: "no address records".to_owned(),
                 no_such_name: true,
                 nx_domain: false,
             }));
@@ -291,9 +314,7 @@ impl Network {
             });
         listed.then(|| DnsError {
             name: name.to_owned(),
-            reason: "failed to lookup address information: Name or service not known \
-                     (NXDOMAIN from RESOLVER_DNS_OVERRIDE)"
-                .to_owned(),
+            reason: "no such name (NXDOMAIN, from RESOLVER_DNS_OVERRIDE)".to_owned(),
             no_such_name: true,
             nx_domain: true,
         })
@@ -523,14 +544,18 @@ mod tests {
         assert_eq!(server.queries_for("v6.test"), 2);
         let no_address = dns_error("empty.test").await;
         assert!(no_address.is_no_such_name() && !no_address.is_nx_domain());
+        assert_eq!(no_address.to_string(), "empty.test: no address records");
         let gone = dns_error("gone.test").await;
         assert!(gone.is_no_such_name() && gone.is_nx_domain());
+        assert_eq!(gone.to_string(), "gone.test: no such name (NXDOMAIN)");
         assert_eq!(
             server.queries_for("gone.test"),
             1,
             "NXDOMAIN: no AAAA query"
         );
-        assert!(!dns_error("broken.test").await.is_no_such_name());
+        let broken = dns_error("broken.test").await;
+        assert!(!broken.is_no_such_name());
+        assert_eq!(broken.to_string(), "broken.test: server failure (SERVFAIL)");
         // No answer: a temporary failure once the DNS attempts are spent.
         assert!(!dns_error("silent.test").await.is_no_such_name());
         assert!(server.queries_for("silent.test") >= 2);
