@@ -14,6 +14,11 @@ mod stack;
 
 use clap::{Parser, Subcommand};
 
+/// The worker's allocator (see `worker/src/main.rs`), so that `bench resolver` measures the
+/// resolver as the worker runs it.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks of the favicon pipeline (figures for BENCHMARKS.md)")]
 struct Cli {

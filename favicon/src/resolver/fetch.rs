@@ -274,17 +274,21 @@ async fn read_body(
     })
 }
 
-/// Whether `haystack` holds `needle`, ASCII case ignored: a scan for its first byte, which
-/// is rare in a page (`<`), then a comparison of the rest there.
+/// Whether `haystack` holds `needle`, ASCII case ignored: a vectorised scan for its first byte,
+/// which is rare in a page (`<`), then a comparison of the rest there.
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     let Some((first, rest)) = needle.split_first() else {
         return true;
     };
-    haystack.iter().enumerate().any(|(at, byte)| {
-        byte.eq_ignore_ascii_case(first)
-            && haystack
-                .get(at + 1..at + needle.len())
-                .is_some_and(|after| after.eq_ignore_ascii_case(rest))
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        haystack,
+    )
+    .any(|at| {
+        haystack
+            .get(at + 1..at + needle.len())
+            .is_some_and(|after| after.eq_ignore_ascii_case(rest))
     })
 }
 
