@@ -44,15 +44,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command;
-    // The resolver runs on one runtime thread, as in the worker (`worker::startup::runtime`),
-    // so that it is measured the way the worker runs it; the other benchmarks drive servers
-    // and load on every core.
+    // The resolver runs on the worker's runtime (one thread), so that it is measured the way
+    // the worker runs it; the other benchmarks drive servers and load on every core.
     let runtime = match command {
-        Command::Resolver(_) => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    }
-    .enable_all()
-    .build()?;
+        Command::Resolver(_) => worker::startup::runtime()?,
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
     runtime.block_on(async {
         match command {
             Command::Resolver(args) => resolver::run(args).await,

@@ -22,9 +22,10 @@ use crate::{
 /// The resolver's work is many small tasks (a connection's, a request's, a domain's) waking
 /// each other through channels and sockets. On a multi-threaded runtime a wake-up often lands
 /// on the other thread, which has to be unparked (a futex or eventfd write and a context
-/// switch); on one thread it is a queue push. With the real-world mix at concurrency 1,024 that
-/// saves about a tenth of the resolver's CPU per domain at the same throughput, which is bound
-/// by latency, not CPU (BENCHMARKS.md, section 0). A worker that needs more than one core is
+/// switch); on one thread it is a queue push. On the real-world mix (3,000 domains, 256 at once)
+/// that took the resolver from 1.09-1.14 to 0.85-0.87 CPU-s per 1,000 domains at the same
+/// throughput, which is bound by latency, not CPU (BENCHMARKS.md, section 0). `bench resolver`
+/// runs on this runtime too. A worker that needs more than one core is
 /// scaled by running more workers. Blocking work still goes to tokio's blocking pool.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
