@@ -2,10 +2,11 @@
 //!
 //! One attempt fetches the home page (https, then http, then the `www.` name when the bare
 //! name cannot be reached), collects candidates from `<link rel>`, the web app manifest,
-//! `msapplication-TileImage` and `/favicon.ico`, fetches them, keeps those whose bytes really
-//! are images and picks the best by real dimensions (a dark variant only when there is no
-//! light icon). When the best is smaller than the preferred size, the unlinked
-//! `/apple-touch-icon[-precomposed].png` are tried too. The bytes verified are kept with the
+//! `msapplication-TileImage`, fetches them, keeps those whose bytes really are images and
+//! picks the best by real dimensions (a dark variant only when there is no light icon).
+//! `/favicon.ico` is asked as a browser asks it: when the page declares no icon, or when what
+//! it declares gives none; when the best is smaller than the preferred size or only dark, it
+//! and the unlinked `/apple-touch-icon[-precomposed].png` are tried too. The bytes verified are kept with the
 //! icon ([`kept`]). Every read is bounded, every address is
 //! checked ([`net`]), and a per-domain deadline covers the whole resolution, retries included.
 //!
@@ -449,6 +450,12 @@ impl Resolver {
             // few more, reused across domains instead of a TLS handshake each.
             .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
             .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
+            // Connections live for one domain's requests, or half a second idle: TCP keep-alive
+            // probes (15 s) would never be sent, and setting them up costs four system calls a
+            // connection.
+            .tcp_keepalive(None)
+            .tcp_keepalive_interval(None)
+            .tcp_keepalive_retries(None)
             .no_proxy()
             .dns_resolver(Arc::new(GuardedDns(network.clone())))
             .tls_backend_preconfigured(tls_config(extra_roots)?);
@@ -549,33 +556,54 @@ impl Resolver {
                 }
             }
         }
-        let mut probes = vec!["/favicon.ico"];
-        if !has_page {
-            probes.push("/apple-touch-icon.png");
-        }
-        candidates.extend(self.fallbacks(&home.base, &probes));
-        let candidates = distinct(candidates);
-        let count = candidates.len();
+        // `/favicon.ico` is where a browser looks when a page declares no icon (HTML: "in the
+        // absence of a link with the icon keyword"). When it declares some, the guess costs a
+        // request only if they give no light icon of the preferred size.
+        let declared = distinct(candidates);
+        let mut favicon_ico: Vec<Candidate> = self
+            .fallbacks(&home.base, &["/favicon.ico"])
+            .filter(|guess| !declared.iter().any(|c| c.url == guess.url))
+            .collect();
+        let first = if declared.is_empty() {
+            let mut probes = std::mem::take(&mut favicon_ico);
+            if !has_page {
+                probes.extend(self.fallbacks(&home.base, &["/apple-touch-icon.png"]));
+            }
+            probes
+        } else {
+            declared
+        };
+        let mut count = first.len();
         // Many sites serve a large icon at these paths without linking it: worth two more
         // requests only when the icon found is too small (below).
         let unlinked: Vec<Candidate> = self
             .fallbacks(&home.base, &UNLINKED_APPLE_TOUCH_ICONS)
-            .filter(|unlinked| !candidates.iter().any(|c| c.url == unlinked.url))
+            .filter(|unlinked| !first.iter().any(|c| c.url == unlinked.url))
             .collect();
-        let results = self.fetch_all(candidates, budget, reserve).await;
-        let (found, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-        let mut found: Vec<Verified> = found.into_iter().filter_map(Result::ok).collect();
-        let failures: Vec<Failure> = failures.into_iter().filter_map(Result::err).collect();
+        let (mut found, mut failures) = verified(self.fetch_all(first, budget, reserve).await);
         let preferred = self.settings.preferred_size;
         let prefer_svg = self.settings.prefer_svg;
-        let too_small = choose(&found, preferred, prefer_svg)
-            .is_some_and(|best| !meets(&found[best], preferred));
-        if too_small && !unlinked.is_empty() {
+        if found.is_empty() && !favicon_ico.is_empty() {
+            // Nothing the page declared is an icon: the browser's guess, whose failure is
+            // reported with theirs.
+            count += favicon_ico.len();
+            let (more, more_failures) =
+                verified(self.fetch_all(std::mem::take(&mut favicon_ico), budget, reserve).await);
+            found.extend(more);
+            failures.extend(more_failures);
+        }
+        let wanting = choose(&found, preferred, prefer_svg).is_some_and(|best| {
+            !meets(&found[best], preferred) || found[best].image.theme != Theme::Light
+        });
+        if wanting {
             // Only when an icon was found: a site without one (an error page, a bot wall)
             // gets no more requests. Their failures say nothing about the site (they are
             // guesses): not reported.
-            let more = self.fetch_all(unlinked, budget, reserve).await;
-            found.extend(more.into_iter().filter_map(Result::ok));
+            favicon_ico.extend(unlinked);
+            if !favicon_ico.is_empty() {
+                let (more, _) = verified(self.fetch_all(favicon_ico, budget, reserve).await);
+                found.extend(more);
+            }
         }
         let Some(best) = choose(&found, preferred, prefer_svg) else {
             return Err(explain(failures, home.failure, count));
@@ -929,6 +957,19 @@ fn by_origin(candidates: Vec<Candidate>) -> Vec<Vec<(usize, Candidate)>> {
         }
     }
     groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// The icons verified and the failures, apart.
+fn verified(results: Vec<Result<Verified, Failure>>) -> (Vec<Verified>, Vec<Failure>) {
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(verified) => found.push(verified),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    (found, failures)
 }
 
 /// `candidates` without a URL seen before, at most [`MAX_DARK_CANDIDATES`] dark ones, at most

@@ -116,10 +116,12 @@ async fn missing_pages_soft_404s_and_pages_without_icons() {
         category(&resolve(&farm, "nothing.test").await),
         FailureCategory::HttpStatus
     );
+    // The declared icon is an error page served as a PNG: /favicon.ico is asked after it.
     assert_eq!(
         icon(&resolve(&farm, "soft404.test").await).url,
         "https://soft404.test/favicon.ico"
     );
+    assert_eq!(farm.requests_to("soft404.test"), 3);
     assert_eq!(
         category(&resolve(&farm, "all-soft404.test").await),
         FailureCategory::NotImage

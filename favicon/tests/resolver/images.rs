@@ -190,8 +190,9 @@ async fn dark_variants_are_kept_as_dark_and_never_chosen_over_a_light_icon() {
     for image in &chosen.images {
         assert_decodes(image);
     }
-    // Home page, manifest, three icons and /favicon.ico: no apple-touch probe at 32 px.
-    assert_eq!(farm.requests_to("dark.test"), 6);
+    // Home page, manifest and three icons: a light icon of 32 px was declared, so neither
+    // /favicon.ico nor the apple-touch paths are asked.
+    assert_eq!(farm.requests_to("dark.test"), 5);
 }
 
 #[tokio::test]
@@ -210,19 +211,21 @@ async fn unlinked_apple_touch_icons_are_tried_only_when_the_icons_found_are_too_
     // Home page, the 16x16 icon, /favicon.ico, then both apple-touch paths.
     assert_eq!(farm.requests_to("apple-unlinked.test"), 5);
 
-    // The preferred size met: no probe.
+    // The preferred size met by a declared icon: no guess, not even /favicon.ico (as a
+    // browser, which asks it only when the page declares no icon).
     let farm = Farm::start().await;
     let small = resolve_with(&farm, "apple-unlinked.test", |s| s.preferred_size = 16).await;
     assert_eq!(icon(&small).url, "https://apple-unlinked.test/i/16x16.png");
-    assert_eq!(farm.requests_to("apple-unlinked.test"), 3);
+    assert_eq!(farm.requests_to("apple-unlinked.test"), 2);
     let relative = resolve(&farm, "relative.test").await;
     assert_eq!(icon(&relative).width, 32);
-    assert_eq!(farm.requests_to("relative.test"), 3);
+    assert_eq!(farm.requests_to("relative.test"), 2);
 
-    // Probed but missing: the small icon stays the choice.
+    // Probed (/favicon.ico and both apple-touch paths) but missing: the small icon stays
+    // the choice.
     let larger = resolve_with(&farm, "relative.test", |s| s.preferred_size = 64).await;
     assert_eq!(icon(&larger).url, "https://relative.test/i/32x32.png");
-    assert_eq!(farm.requests_to("relative.test"), 3 + 5);
+    assert_eq!(farm.requests_to("relative.test"), 2 + 5);
 
     // No icon at all (a page without links, no /favicon.ico): no guesses either.
     let none = resolve(&farm, "no-icon.test").await;
