@@ -1,7 +1,9 @@
 //! The extractor that establishes the calling client, from `Authorization: Bearer <key>` or
 //! from the dashboard's session cookie ([`crate::session`]). How keys and sessions look and
 //! are stored is the data layer's ([`store::clients`], [`store::sessions`]). A key is never
-//! read from a query string: URLs end up in logs, histories and `Referer` headers.
+//! read from a query string: URLs end up in logs, histories and `Referer` headers. The client
+//! of a key found recently is taken from [`crate::key_cache`] without a query; a replaced key
+//! is forgotten there as soon as the database announces the change.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -98,7 +100,11 @@ pub async fn client_of_key(
     key_holder(state, &state.db, peer, key).await
 }
 
-/// [`client_of_key`], looked up on `pool`.
+/// [`client_of_key`], looked up on `pool` unless [`crate::key_cache`] knows the key.
+///
+/// A key found in the cache is answered without the failure check ([`crate::auth_failures`]
+/// admits keys that authenticated recently anyway) and records no `Auth` phase: that metric
+/// times database lookups only, so its count is the number of lookups the cache missed.
 async fn key_holder(
     state: &AppState,
     pool: &sea_orm::DatabaseConnection,
@@ -106,14 +112,24 @@ async fn key_holder(
     key: &str,
 ) -> Result<entity::clients::Model, ApiError> {
     let key_hash = hash_key(key);
+    if let Some(client) = state.key_cache.get(&key_hash) {
+        return Ok(client);
+    }
     state
         .auth_failures
         .admit(peer, &key_hash)
         .map_err(|retry_after| ApiError::TooManyAuthFailures { retry_after })?;
     let client = if is_well_formed(key) {
+        // Noted before asking, so that an answer older than a key change is not cached.
+        let generation = state.key_cache.generation();
         let started = std::time::Instant::now();
         let found = store::clients::find_by_key_hash(pool, &key_hash).await?;
         common::metrics::api_phase(common::metrics::ApiPhase::Auth, started.elapsed());
+        if let Some(client) = &found {
+            state
+                .key_cache
+                .insert(&key_hash, client.clone(), generation);
+        }
         found
     } else {
         None

@@ -15,6 +15,7 @@ pub mod file_objects;
 pub mod icon_lookup;
 pub mod icons_zip;
 pub mod intake;
+pub mod key_cache;
 pub mod live;
 pub mod openapi;
 pub mod publish;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth_failures::AuthFailures,
     icon_lookup::IconLookups,
+    key_cache::KeyCache,
     live::LiveChanges,
     publish,
     rate_limit::RateLimiter,
@@ -75,6 +76,7 @@ impl Application {
                     settings.api.auth_failure_limit,
                     settings.api.auth_failure_window,
                 )),
+                key_cache: Arc::new(KeyCache::new(settings.api.api_key_cache)),
                 uploads: Arc::new(UploadCapacity::new(
                     settings.api.max_uploads_per_client,
                     settings.api.upload_buffer_bytes,
@@ -103,9 +105,18 @@ impl Application {
         self.run_until(common::shutdown::cancel_on_signal()).await
     }
 
-    /// Serves, with the re-publisher and the listener for file changes beside it, until
-    /// `shutdown` is cancelled (which also ends every event stream).
+    /// Serves, with the re-publisher, the listener for file and key changes and the API key
+    /// cache's follower of it beside it, until `shutdown` is cancelled (which also ends every
+    /// event stream).
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Subscribed before the listener starts and before any request is served, so that no
+        // key change is missed.
+        let key_cache_follower = tokio::spawn({
+            let key_cache = Arc::clone(&self.state.key_cache);
+            let changes = self.state.live.subscribe();
+            let shutdown = shutdown.clone();
+            async move { key_cache.follow(changes, shutdown).await }
+        });
         let listener = tokio::spawn(
             self.state
                 .live
@@ -129,6 +140,9 @@ impl Application {
         listener
             .await
             .context("the listener for file changes panicked")?;
+        key_cache_follower
+            .await
+            .context("the API key cache's follower panicked")?;
         tracing::info!("api stopped");
         Ok(())
     }

@@ -6,7 +6,7 @@ use common::{ApiConfig, aws::AwsClients};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth_failures::AuthFailures, icon_lookup::IconLookups, live::LiveChanges,
+    auth_failures::AuthFailures, icon_lookup::IconLookups, key_cache::KeyCache, live::LiveChanges,
     rate_limit::RateLimiter, upload::UploadCapacity,
 };
 
@@ -27,6 +27,9 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Failed authentications per peer address, checked before a key is looked up.
     pub auth_failures: Arc<AuthFailures>,
+    /// Clients of API keys found recently (`API_KEY_CACHE_SECS`), dropped when the database
+    /// announces a key change.
+    pub key_cache: Arc<KeyCache>,
     /// Uploads in progress, per client and in buffer bytes.
     pub uploads: Arc<UploadCapacity>,
     /// File changes heard from the database, and the event streams open on this instance.

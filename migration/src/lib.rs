@@ -23,6 +23,7 @@ mod m20261125_000400_file_change_events;
 mod m20261125_000500_file_actions;
 mod m20261125_000600_webhooks;
 mod m20261125_000701_create_sessions;
+mod m20261126_000800_key_change_events;
 
 /// The ordered list of migrations; the api runs it at start unless told not to.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000500_file_actions::Migration),
             Box::new(m20261125_000600_webhooks::Migration),
             Box::new(m20261125_000701_create_sessions::Migration),
+            Box::new(m20261126_000800_key_change_events::Migration),
         ]
     }
 }

@@ -1,4 +1,5 @@
-//! Changes of files as they happen, for the api's live streams (`GET /events`).
+//! Changes of files as they happen, for the api's live streams (`GET /events`), and changes of
+//! API keys, for the api's cache of key lookups.
 //!
 //! The database announces them itself (migration `m20261125_000400_file_change_events`): when a
 //! transaction that created a file or changed what a user sees of it (status, counters, error)
@@ -6,13 +7,16 @@
 //! sends `changed <file id> <client id> <change_seq>` on the channel [`CHANNEL`]; a deletion
 //! sends `deleted <file id> <client id>`. So every writer (this crate's functions, whatever is
 //! added later) is covered without remembering to announce, and every api instance hears the
-//! changes made through any other, or by any worker.
+//! changes made through any other, or by any worker. The same channel carries
+//! `key_changed <client id>` when a client's key is replaced or the client deleted (migration
+//! `m20261126_000800_key_change_events`), so that every api instance forgets the old key.
 //!
 //! [`listen`] keeps one `LISTEN` connection per process and hands each announcement to a tokio
 //! broadcast channel; after it (re)connects it sends [`Announcement::Resync`], because
 //! notifications sent while it was away are lost. What a stream shows is always read from the
 //! table ([`changed_after`], [`latest_change`], [`crate::files::find_for_client`]), never taken
 //! from the notification, so a missed or repeated notification costs a query, not a wrong answer.
+//! A cache of keys drops everything on `Resync` for the same reason.
 
 use std::{future::Future, pin::pin, time::Duration};
 
@@ -56,8 +60,14 @@ pub enum Announcement {
         /// Its owner.
         client_id: Uuid,
     },
+    /// The client's API key was replaced, or the client deleted: what was cached of its
+    /// key is no longer true.
+    KeyChanged {
+        /// The client.
+        client_id: Uuid,
+    },
     /// Changes may have been missed (the listener connected again, or a stream fell behind):
-    /// every stream reads again what it shows.
+    /// every stream reads again what it shows, and cached keys are forgotten.
     Resync,
 }
 
@@ -66,15 +76,20 @@ impl Announcement {
     pub fn parse(payload: &str) -> Option<Self> {
         let mut words = payload.split(' ');
         let kind = words.next()?;
-        let file_id = words.next()?.parse().ok()?;
-        let client_id = words.next()?.parse().ok()?;
+        let id = |word: Option<&str>| word?.parse::<Uuid>().ok();
         let announcement = match kind {
             "changed" => Self::Changed {
-                file_id,
-                client_id,
+                file_id: id(words.next())?,
+                client_id: id(words.next())?,
                 change_seq: words.next()?.parse().ok()?,
             },
-            "deleted" => Self::Deleted { file_id, client_id },
+            "deleted" => Self::Deleted {
+                file_id: id(words.next())?,
+                client_id: id(words.next())?,
+            },
+            "key_changed" => Self::KeyChanged {
+                client_id: id(words.next())?,
+            },
             _ => return None,
         };
         words.next().is_none().then_some(announcement)
@@ -159,7 +174,7 @@ async fn listen_once(
             }
             None => tracing::warn!(
                 payload = notification.payload(),
-                "ignored a notification on {CHANNEL} that is no file change"
+                "ignored a notification on {CHANNEL} that is no file or key change"
             ),
         }
     }
@@ -351,6 +366,56 @@ mod tests {
         listener.await.expect("joined").expect("listened");
     }
 
+    #[tokio::test]
+    async fn the_listener_announces_a_new_key_and_a_deleted_client_but_not_a_rename() {
+        let db = database().await;
+        let (announce, mut heard) = broadcast::channel(16);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let listener = tokio::spawn({
+            let db = db.clone();
+            async move {
+                listen(&db, announce, async {
+                    let _ = stopped.await;
+                })
+                .await
+            }
+        });
+        assert_eq!(heard.recv().await.expect("resync"), Announcement::Resync);
+
+        let name = format!("c-{}", Uuid::now_v7());
+        let (client, _) = crate::clients::create(&db, &name, false)
+            .await
+            .expect("client");
+        let mut renamed: entity::clients::ActiveModel = client.clone().into();
+        renamed.name = sea_orm::Set(format!("{name}-renamed"));
+        let renamed = sea_orm::ActiveModelTrait::update(renamed, &db)
+            .await
+            .expect("rename");
+        crate::clients::create(&db, &renamed.name, true)
+            .await
+            .expect("rotate");
+        // Creating and renaming announced nothing: the first announcement is the new key.
+        assert_eq!(
+            heard.recv().await.expect("rotated"),
+            Announcement::KeyChanged {
+                client_id: client.id
+            }
+        );
+        entity::clients::Entity::delete_by_id(client.id)
+            .exec(&db)
+            .await
+            .expect("delete");
+        assert_eq!(
+            heard.recv().await.expect("deleted"),
+            Announcement::KeyChanged {
+                client_id: client.id
+            }
+        );
+
+        stop.send(()).expect("the listener runs");
+        listener.await.expect("joined").expect("listened");
+    }
+
     #[test]
     fn payloads_are_read_as_the_triggers_write_them() {
         let file = Uuid::now_v7();
@@ -370,8 +435,15 @@ mod tests {
                 client_id: client
             })
         );
+        assert_eq!(
+            Announcement::parse(&format!("key_changed {client}")),
+            Some(Announcement::KeyChanged { client_id: client })
+        );
         for bad in [
             String::new(),
+            "key_changed".to_owned(),
+            "key_changed not-a-uuid".to_owned(),
+            format!("key_changed {client} {file}"),
             "changed".to_owned(),
             format!("changed {file} {client}"),
             format!("changed {file} {client} x"),

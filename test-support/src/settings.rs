@@ -135,6 +135,7 @@ pub async fn isolated_settings(icon_server: Option<std::net::SocketAddr>) -> Sta
             events_heartbeat: Duration::from_secs(15),
             events_max_streams_per_client: 8,
             read_pool_connections: 5,
+            api_key_cache: Duration::from_secs(60),
         },
         worker: WorkerSettings {
             file_concurrency: 2,
@@ -270,6 +271,10 @@ pub fn api_env(settings: &StackSettings) -> Vec<(&'static str, String)> {
         (
             "DATABASE_READ_CONNECTIONS",
             api.read_pool_connections.to_string(),
+        ),
+        (
+            "API_KEY_CACHE_SECS",
+            api.api_key_cache.as_secs().to_string(),
         ),
         (
             "ICON_LOOKUP_CONCURRENCY",
@@ -457,6 +462,7 @@ mod tests {
                 events_heartbeat: Duration::from_secs(15),
                 events_max_streams_per_client: 8,
                 read_pool_connections: 5,
+                api_key_cache: Duration::from_secs(60),
             },
             worker: WorkerSettings {
                 file_concurrency: 3,

@@ -157,6 +157,11 @@ pub struct ApiSettings {
     /// write transactions, which can wait on one another's locks) use the main pool, so they
     /// never make a listing wait for a connection.
     pub read_pool_connections: u32,
+    /// `API_KEY_CACHE_SECS` (default 60; 0 turns the cache off): how long an api instance
+    /// keeps using what it found of an API key without asking the database again. A replaced
+    /// key is dropped from the cache as soon as the instance hears the database announce it;
+    /// this is the longest a replaced key keeps working if that announcement is missed.
+    pub api_key_cache: Duration,
 }
 
 impl ApiSettings {
@@ -193,6 +198,7 @@ impl ApiSettings {
             events_heartbeat: Duration::from_secs(env.positive_or("EVENTS_HEARTBEAT_SECS", 15)?),
             events_max_streams_per_client: env.positive_or("EVENTS_MAX_STREAMS_PER_CLIENT", 8)?,
             read_pool_connections: env.positive_or("DATABASE_READ_CONNECTIONS", 5)?,
+            api_key_cache: Duration::from_secs(env.parse_or("API_KEY_CACHE_SECS", 60)?),
         })
     }
 }
@@ -265,9 +271,13 @@ mod tests {
         assert_eq!(api.events_heartbeat, Duration::from_secs(15));
         assert_eq!(api.events_max_streams_per_client, 8);
         assert_eq!(api.read_pool_connections, 5);
+        assert_eq!(api.api_key_cache, Duration::from_secs(60));
         let mut vars = minimal();
         vars.insert("RATE_LIMIT_PER_SECOND", "0");
-        assert_eq!(config(&vars).unwrap().api.rate_limit_per_second, 0);
+        vars.insert("API_KEY_CACHE_SECS", "0");
+        let api = config(&vars).unwrap().api;
+        assert_eq!(api.rate_limit_per_second, 0);
+        assert_eq!(api.api_key_cache, Duration::ZERO);
         for name in [
             "REQUEST_TIMEOUT_SECS",
             "MAX_FILES_IN_FLIGHT",

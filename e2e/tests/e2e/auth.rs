@@ -1,8 +1,9 @@
-//! API keys and tenancy: no key, a wrong key, many wrong keys, and another client's files.
+//! API keys and tenancy: no key, a wrong key, many wrong keys, another client's files, and
+//! the cache of keys: answered without a query, forgotten on every instance when rotated.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::Value;
 use test_support::ApiClient;
 
@@ -128,4 +129,109 @@ async fn failed_authentication_is_limited_per_address_without_asking_the_databas
     assert_eq!(elsewhere.get(&fresh, "/files").await.status(), 200);
 
     assert_documented(&app, "get", "/files", 429).await;
+}
+
+/// Waits until `instances` api processes listen for changes on the stack's database (their
+/// `LISTEN` has returned), so that what they cache from now on is not cleared by their first
+/// `Resync`, and a change committed from now on reaches them.
+async fn wait_until_listening(app: &TestStack, instances: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listening = app
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state = 'idle' \
+                 AND query = 'LISTEN \"file_changes\"'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        if listening >= instances {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{listening} of {instances} api instances listen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_stops_working_on_every_instance_at_once_and_the_new_one_works() {
+    let mut settings = test_support::isolated_settings(None).await;
+    // Far longer than the test: only the database's notification can end the old key.
+    settings.api.api_key_cache = Duration::from_secs(3600);
+    let app = TestStack::spawn_api_only(settings).await;
+    let second = app.start_another_api().await;
+    wait_until_listening(&app, 2).await;
+    let instances = [&app.api, &second];
+    let (_, old_key) = app.new_client("rotating-client").await.unwrap();
+    for instance in instances {
+        // The second request of each is answered from the cache.
+        for _ in 0..2 {
+            assert_eq!(instance.get(&old_key, "/files").await.status(), 200);
+        }
+    }
+
+    // As `api create-client rotating-client --rotate` does.
+    let (_, new_key) = store::clients::create(&app.db, "rotating-client", true)
+        .await
+        .unwrap();
+    let new_key = new_key.expose().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for instance in instances {
+        loop {
+            let status = instance.get(&old_key, "/files").await.status();
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200);
+            assert!(
+                Instant::now() < deadline,
+                "the old key still works on {}",
+                instance.address
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(instance.get(&new_key, "/files").await.status(), 200);
+        assert_eq!(
+            instance.get(&old_key, "/files").await.status(),
+            401,
+            "the old key is not cached again"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_seen_recently_is_answered_without_a_query_unless_the_cache_is_off() {
+    for cache_secs in [60, 0] {
+        let mut settings = test_support::isolated_settings(None).await;
+        settings.api.api_key_cache = Duration::from_secs(cache_secs);
+        // A request that waits for the locked table below ends in a 408.
+        settings.api.request_timeout = Duration::from_secs(2);
+        let app = TestStack::spawn_api_only(settings).await;
+        wait_until_listening(&app, 1).await;
+        // Two tries, in case the listener's first `Resync` cleared the cache just after the
+        // first request.
+        let mut locked_status = 0;
+        for _ in 0..2 {
+            assert_eq!(app.get(&app.api_key, "/files").await.status(), 200);
+            let lock = app.db.begin().await.unwrap();
+            lock.execute_unprepared("LOCK TABLE clients IN ACCESS EXCLUSIVE MODE")
+                .await
+                .unwrap();
+            locked_status = app.get(&app.api_key, "/files").await.status().as_u16();
+            lock.rollback().await.unwrap();
+            if locked_status == 200 {
+                break;
+            }
+        }
+        let expected = if cache_secs == 0 { 408 } else { 200 };
+        assert_eq!(locked_status, expected, "API_KEY_CACHE_SECS={cache_secs}");
+    }
 }
