@@ -199,7 +199,8 @@ fn method_label(method: &str) -> &'static str {
 /// Where the api's time goes, step by step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiPhase {
-    /// Looking up an API key (a connection, of the read pool for `GET`, then one query).
+    /// Looking up an API key in the database (a connection, of the read pool for `GET`, then
+    /// one query): keys found in the api's key cache (`API_KEY_CACHE_SECS`) are not counted.
     Auth,
     /// Counting an uploading client's files in flight.
     InFlightCount,
