@@ -587,8 +587,10 @@ impl Resolver {
             // Nothing the page declared is an icon: the browser's guess, whose failure is
             // reported with theirs.
             count += favicon_ico.len();
-            let (more, more_failures) =
-                verified(self.fetch_all(std::mem::take(&mut favicon_ico), budget, reserve).await);
+            let (more, more_failures) = verified(
+                self.fetch_all(std::mem::take(&mut favicon_ico), budget, reserve)
+                    .await,
+            );
             found.extend(more);
             failures.extend(more_failures);
         }
