@@ -6,9 +6,9 @@
 //! picks the best by real dimensions (a dark variant only when there is no light icon).
 //! `/favicon.ico` is asked as a browser asks it: when the page declares no icon, or when what
 //! it declares gives none; when the best is smaller than the preferred size or only dark, it
-//! and the unlinked `/apple-touch-icon[-precomposed].png` are tried too. The bytes verified are kept with the
-//! icon ([`kept`]). Every read is bounded, every address is
-//! checked ([`net`]), and a per-domain deadline covers the whole resolution, retries included.
+//! and the unlinked `/apple-touch-icon[-precomposed].png` are tried too. The bytes verified
+//! are kept with the icon ([`kept`]). Every read is bounded, every address is checked
+//! ([`net`]), and a per-domain deadline covers the whole resolution, retries included.
 //!
 //! Files: [`net`] (where connections may go), [`fetch`] (bounded GETs), [`html`] and
 //! [`manifest`] (candidates), [`image`] (formats and dimensions), [`kept`] (the images kept).
@@ -601,9 +601,10 @@ impl Resolver {
             // Only when an icon was found: a site without one (an error page, a bot wall)
             // gets no more requests. Their failures say nothing about the site (they are
             // guesses): not reported.
-            favicon_ico.extend(unlinked);
-            if !favicon_ico.is_empty() {
-                let (more, _) = verified(self.fetch_all(favicon_ico, budget, reserve).await);
+            let mut guesses = favicon_ico;
+            guesses.extend(unlinked);
+            if !guesses.is_empty() {
+                let (more, _) = verified(self.fetch_all(guesses, budget, reserve).await);
                 found.extend(more);
             }
         }
