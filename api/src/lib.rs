@@ -6,6 +6,7 @@
 //! (multipart to S3), [`intake`] (recording and announcing a stored list) and [`publish`]
 //! (events to SNS), and answer with [`views`] or [`csv_export`].
 
+pub mod announcer;
 pub mod auth;
 pub mod auth_failures;
 pub mod csv_export;

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    announcer::{Announcer, Batches},
     auth_failures::AuthFailures,
     icon_lookup::IconLookups,
     key_cache::KeyCache,
@@ -26,6 +27,8 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// New files' events, sent once the app runs.
+    announcements: Batches<entity::files::Model>,
     port: u16,
 }
 
@@ -62,12 +65,15 @@ impl Application {
             .await
             .with_context(|| format!("failed to bind {address}"))?;
         let port = listener.local_addr()?.port();
+        let (announcer, announcements) = Announcer::new(publish::BATCHES_IN_FLIGHT);
         Ok(Self {
             listener,
+            announcements,
             state: AppState {
                 db,
                 reads,
                 aws,
+                announcer,
                 rate_limiter: Arc::new(RateLimiter::new(
                     settings.api.rate_limit_per_second,
                     settings.api.rate_limit_burst,
@@ -105,7 +111,7 @@ impl Application {
         self.run_until(common::shutdown::cancel_on_signal()).await
     }
 
-    /// Serves, with the re-publisher, the listener for file and key changes and the API key
+    /// Serves, with the announcer's batches, the re-publisher, the listener for file and key changes and the API key
     /// cache's follower of it beside it, until `shutdown` is cancelled (which also ends every
     /// event stream).
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -123,6 +129,12 @@ impl Application {
                 .clone()
                 .run(self.state.db.clone(), shutdown.clone()),
         );
+        // Ends once the last request holding the state is done.
+        tokio::spawn(self.announcements.run(publish::SnsBatches {
+            sns: self.state.aws.sns.clone(),
+            topic_arn: self.state.settings.aws.topic_arn.clone(),
+            db: self.state.db.clone(),
+        }));
         let republish_every = (self.state.settings.api.republish_after / 2)
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
         let republisher = tokio::spawn(publish::run_republisher(

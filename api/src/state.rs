@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use common::{ApiConfig, aws::AwsClients};
+use entity::files;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth_failures::AuthFailures, icon_lookup::IconLookups, key_cache::KeyCache, live::LiveChanges,
-    rate_limit::RateLimiter, upload::UploadCapacity,
+    announcer::Announcer, auth_failures::AuthFailures, icon_lookup::IconLookups,
+    key_cache::KeyCache, live::LiveChanges, rate_limit::RateLimiter, upload::UploadCapacity,
 };
 
 /// Shared, cheaply cloned handler state.
@@ -21,6 +22,8 @@ pub struct AppState {
     pub reads: DatabaseConnection,
     /// S3 and SNS (SQS is the worker's).
     pub aws: AwsClients,
+    /// Where new files' events wait for the next `PublishBatch`.
+    pub announcer: Announcer<files::Model>,
     /// The configuration the app was built with.
     pub settings: Arc<ApiConfig>,
     /// Per-client token buckets, checked when a request authenticates.

@@ -35,6 +35,8 @@ const LEASES_LOST: &str = "favicon_leases_lost_total";
 const RESULTS_WRITTEN: &str = "favicon_results_written_total";
 const EVENT_STREAMS_OPEN: &str = "favicon_event_streams_open";
 const ICON_OBJECTS: &str = "favicon_icon_objects_total";
+const SNS_PUBLISH_BATCHES: &str = "favicon_sns_publish_batches_total";
+const SNS_EVENTS_PUBLISHED: &str = "favicon_sns_events_published_total";
 
 /// Upper bounds (seconds) of the request latency buckets: from a cached `GET` to an upload
 /// that takes the whole `UPLOAD_TIMEOUT_SECS`.
@@ -172,6 +174,14 @@ fn describe() {
         ICON_OBJECTS,
         "Icon images kept, by outcome: written (a new S3 object) or reused (already stored)"
     );
+    describe_counter!(
+        SNS_PUBLISH_BATCHES,
+        "PublishBatch calls the api made with new files' events (up to 10 events each)"
+    );
+    describe_counter!(
+        SNS_EVENTS_PUBLISHED,
+        "New files' events SNS took, over all PublishBatch calls"
+    );
 }
 
 /// The api answered a request. `route` is the matched route template (`/files/{id}`), `None`
@@ -208,9 +218,10 @@ pub enum ApiPhase {
     ReceiveAndStore,
     /// Recording the stored file PENDING: the transaction of its `files` row, commit included.
     Record,
-    /// Publishing the file's event to SNS.
+    /// Announcing the file: its event waiting for a batch, the batch's `PublishBatch` call and
+    /// the recording of it ([`Self::MarkPublished`]).
     Publish,
-    /// Recording that the event was published.
+    /// Recording that a batch of events was published (one update per batch).
     MarkPublished,
     /// The queries of `GET /files` (read pool).
     ListQuery,
@@ -356,6 +367,12 @@ pub fn results_written(rows: u64) {
 pub fn icon_object(written: bool) {
     let outcome = if written { "written" } else { "reused" };
     counter!(ICON_OBJECTS, "outcome" => outcome).increment(1);
+}
+
+/// The api made one `PublishBatch` call, and SNS took `published` of its events.
+pub fn publish_batch(published: usize) {
+    counter!(SNS_PUBLISH_BATCHES).increment(1);
+    counter!(SNS_EVENTS_PUBLISHED).increment(published as u64);
 }
 
 #[cfg(test)]

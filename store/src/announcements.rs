@@ -20,6 +20,16 @@ pub async fn mark_published(db: &impl ConnectionTrait, file_id: Uuid) -> Result<
     Ok(())
 }
 
+/// Records that the events of `file_ids` reached SNS, in one update.
+pub async fn mark_all_published(db: &impl ConnectionTrait, file_ids: &[Uuid]) -> Result<(), DbErr> {
+    files::Entity::update_many()
+        .col_expr(files::Column::PublishedAt, Expr::value(Utc::now()))
+        .filter(files::Column::Id.is_in(file_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// PENDING files never announced, taken by one re-publisher: their rows stay locked
 /// (`FOR UPDATE SKIP LOCKED`, so several api instances share the work) until [`Self::commit`].
 #[derive(Debug)]

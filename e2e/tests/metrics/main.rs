@@ -161,6 +161,17 @@ async fn after_files_complete_the_api_and_worker_metrics_count_them() {
         Some(2.0),
         "{text}"
     );
+    // Each upload's event went out when it was accepted, alone: nothing else was uploading.
+    assert_eq!(
+        sample(&text, "favicon_sns_events_published_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "favicon_sns_publish_batches_total"),
+        Some(2.0),
+        "{text}"
+    );
     let polls = sample(
         &text,
         r#"favicon_http_requests_total{method="GET",route="/files/{id}",status="200"}"#,
