@@ -127,6 +127,7 @@ pub async fn measure_bound(args: &Args) -> anyhow::Result<Bound> {
         "LocalStack bound: Put+Publish per second",
         format!("{pairs_per_second:.1}"),
     );
+    test_support::aws::delete_resources(&resources).await;
     anyhow::ensure!(!samples.put.is_empty(), "no Put+Publish pair succeeded");
     Ok(Bound { pairs_per_second })
 }

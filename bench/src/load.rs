@@ -33,7 +33,9 @@ pub struct Args {
     /// localstack-bound`), to print accepted uploads per second against.
     #[arg(long, conflicts_with = "measure_bound")]
     bound: Option<f64>,
-    /// Measure that bound first (`--uploaders` pairs in flight for `--duration-secs`).
+    /// Measure that bound before the load and again after its backlog is drained
+    /// (`--uploaders` pairs in flight for `--duration-secs` each time), and read uploads
+    /// against the mean of the two: LocalStack's speed drifts within minutes.
     #[arg(long)]
     measure_bound: bool,
 }
@@ -55,16 +57,19 @@ struct Tally {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let bound = if args.measure_bound {
-        let bound = crate::bound::measure_bound(&crate::bound::Args {
-            concurrency: args.uploaders,
-            duration_secs: args.duration_secs,
-            domains_per_file: args.domains_per_file,
-        })
-        .await?;
-        Some(bound.pairs_per_second)
+    let bound_args = crate::bound::Args {
+        concurrency: args.uploaders,
+        duration_secs: args.duration_secs,
+        domains_per_file: args.domains_per_file,
+    };
+    let bound_before = if args.measure_bound {
+        Some(
+            crate::bound::measure_bound(&bound_args)
+                .await?
+                .pairs_per_second,
+        )
     } else {
-        args.bound
+        None
     };
     let farm = FarmProcess::start(test_support::farm::Latency::None).await?;
     let mut stack = Stack::start(&farm, |settings| {
@@ -165,6 +170,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             not_terminal.push(format!("{id}: {}", file["status"]));
         }
     }
+    // LocalStack's speed again, now that the pipeline is idle; then the stack's resources go,
+    // so that LocalStack does not slow down as runs pile them up.
+    let bound = match bound_before {
+        Some(before) => {
+            let after = crate::bound::measure_bound(&bound_args)
+                .await?
+                .pairs_per_second;
+            report(
+                "LocalStack bound before / after / mean",
+                format!(
+                    "{before:.1} / {after:.1} / {:.1}",
+                    f64::midpoint(before, after)
+                ),
+            );
+            Some(f64::midpoint(before, after))
+        }
+        None => args.bound,
+    };
+    test_support::aws::delete_resources(&stack.settings.aws).await;
     report(
         "uploaders / listing rate",
         format!("{} / {rate} per s", args.uploaders),

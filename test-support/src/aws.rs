@@ -112,6 +112,60 @@ pub async fn isolated_resources(prefix: &str, visibility_timeout_secs: i32) -> S
     }
 }
 
+/// Deletes what [`isolated_resources`] created: the topic (and its subscription), both queues,
+/// and the bucket with every object in it. Best effort: a benchmark calls it when done, so
+/// that LocalStack's state does not grow from run to run; failures are only logged.
+pub async fn delete_resources(aws: &StackAws) {
+    let clients = AwsClients::from_settings(&aws.connection).await;
+    let topic = clients.sns.delete_topic().topic_arn(&aws.topic_arn).send();
+    let queue = clients.sqs.delete_queue().queue_url(&aws.queue_url).send();
+    let dlq = clients.sqs.delete_queue().queue_url(&aws.dlq_url).send();
+    let (topic, queue, dlq) = tokio::join!(topic, queue, dlq);
+    let mut failures: Vec<String> = [
+        topic.err().map(|error| format!("topic: {error}")),
+        queue.err().map(|error| format!("queue: {error}")),
+        dlq.err().map(|error| format!("dlq: {error}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Err(error) = empty_and_delete_bucket(&clients, &aws.bucket).await {
+        failures.push(format!("bucket: {error}"));
+    }
+    if !failures.is_empty() {
+        tracing::warn!("could not delete every LocalStack resource: {failures:?}");
+    }
+}
+
+async fn empty_and_delete_bucket(clients: &AwsClients, bucket: &str) -> anyhow::Result<()> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    loop {
+        let listed = clients.s3.list_objects_v2().bucket(bucket).send().await?;
+        let keys: Vec<ObjectIdentifier> = listed
+            .contents()
+            .iter()
+            .filter_map(|object| object.key())
+            .map(|key| ObjectIdentifier::builder().key(key).build())
+            .collect::<Result<_, _>>()?;
+        if keys.is_empty() {
+            break;
+        }
+        let delete = Delete::builder()
+            .set_objects(Some(keys))
+            .quiet(true)
+            .build()?;
+        clients
+            .s3
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await?;
+    }
+    clients.s3.delete_bucket().bucket(bucket).send().await?;
+    Ok(())
+}
+
 async fn create_queue(
     clients: &AwsClients,
     name: &str,
