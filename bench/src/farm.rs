@@ -75,6 +75,7 @@ impl FarmProcess {
             html_pages_https: field("html_pages_https"),
             html_pages_http: field("html_pages_http"),
             tls_handshakes: field("tls_handshakes"),
+            tls_resumed: field("tls_resumed"),
             tls_failures: field("tls_failures"),
             certificates_issued: field("certificates_issued"),
             certificate_micros: field("certificate_micros"),

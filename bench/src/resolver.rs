@@ -243,6 +243,7 @@ fn stats_since(before: &FarmStats, after: &FarmStats) -> FarmStats {
             .saturating_sub(before.html_pages_https),
         html_pages_http: after.html_pages_http.saturating_sub(before.html_pages_http),
         tls_handshakes: after.tls_handshakes.saturating_sub(before.tls_handshakes),
+        tls_resumed: after.tls_resumed.saturating_sub(before.tls_resumed),
         tls_failures: after.tls_failures.saturating_sub(before.tls_failures),
         certificates_issued: after
             .certificates_issued
@@ -354,8 +355,11 @@ pub fn print_throughput(prefix: &str, latency: Latency, concurrency: usize, run:
         format!("{} / {}", farm.html_pages_https, farm.html_pages_http),
     );
     figure(
-        "farm: TLS handshakes completed / failed",
-        format!("{} / {}", farm.tls_handshakes, farm.tls_failures),
+        "farm: TLS handshakes completed (resumed) / failed",
+        format!(
+            "{} ({}) / {}",
+            farm.tls_handshakes, farm.tls_resumed, farm.tls_failures
+        ),
     );
     figure(
         "farm: connections open at the end (pooled ones too)",

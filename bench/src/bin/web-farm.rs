@@ -70,6 +70,7 @@ fn stats_json(stats: &FarmStats) -> serde_json::Value {
         "html_pages_https": stats.html_pages_https,
         "html_pages_http": stats.html_pages_http,
         "tls_handshakes": stats.tls_handshakes,
+        "tls_resumed": stats.tls_resumed,
         "tls_failures": stats.tls_failures,
         "certificates_issued": stats.certificates_issued,
         "certificate_micros": stats.certificate_micros,

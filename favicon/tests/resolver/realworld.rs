@@ -167,3 +167,25 @@ async fn a_site_s_page_and_icons_share_one_connection_and_one_handshake() {
     assert_eq!(farm.requests_to("sizes-1.test"), 6);
     assert_eq!(farm.stats().tls_handshakes, 1, "{:?}", farm.stats());
 }
+
+/// A host met again once its connection is gone resumes the TLS session the farm gave as a
+/// ticket, as real servers do: no certificate is sent or checked the second time.
+#[tokio::test]
+async fn a_host_met_again_after_its_connection_closed_resumes_the_tls_session() {
+    let farm = Farm::start().await;
+    let settings = farm.resolver_settings();
+    let resolver = favicon::Resolver::new(&settings).expect("a resolver");
+    let domain = favicon::Domain::parse("ico-only-7.test").expect("a valid domain");
+    for _ in 0..2 {
+        let resolution = resolver.resolve(&domain).await;
+        assert_eq!(icon(&resolution).url, "https://ico-only-7.test/favicon.ico");
+        // Past the resolver's idle-connection timeout (500 ms, dropped up to 1 s late).
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+    }
+    let stats = farm.stats();
+    assert_eq!(
+        (stats.tls_handshakes, stats.tls_resumed),
+        (2, 1),
+        "{stats:?}"
+    );
+}

@@ -73,6 +73,9 @@ pub struct FarmStats {
     pub html_pages_http: u64,
     /// TLS handshakes completed.
     pub tls_handshakes: u64,
+    /// Those of them that resumed an earlier session (a session ticket: no certificate
+    /// sent or checked).
+    pub tls_resumed: u64,
     /// TLS handshakes that failed after the ClientHello: the client refused the certificate,
     /// the name has none, or the client gave up (its deadline passed) mid-handshake.
     pub tls_failures: u64,
@@ -94,6 +97,7 @@ struct Counters {
     html_pages_https: AtomicU64,
     html_pages_http: AtomicU64,
     tls_handshakes: AtomicU64,
+    tls_resumed: AtomicU64,
     tls_failures: AtomicU64,
     open_connections: AtomicU64,
 }
@@ -251,6 +255,7 @@ impl Farm {
             html_pages_https: load(&counters.html_pages_https),
             html_pages_http: load(&counters.html_pages_http),
             tls_handshakes: load(&counters.tls_handshakes),
+            tls_resumed: load(&counters.tls_resumed),
             tls_failures: load(&counters.tls_failures),
             certificates_issued: self.state.issuing.issued(),
             certificate_micros: self.state.issuing.micros(),
@@ -328,6 +333,9 @@ async fn serve_tls(stream: &mut TcpStream, state: &Arc<State>) -> bool {
                     .counters
                     .tls_handshakes
                     .fetch_add(1, Ordering::Relaxed);
+                if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    state.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
+                }
                 serve_http(tls, state, "https").await
             }
             Err(_) => {

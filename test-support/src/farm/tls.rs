@@ -208,12 +208,17 @@ pub fn generate(refuse: &[&str], untrusted: &[&str]) -> FarmTls {
         serial: AtomicU64::new(1),
         stats: Arc::clone(&stats),
     };
-    let config =
+    let mut config =
         rustls::ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()
             .expect("TLS versions")
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(resolver));
+    // Session tickets, as real servers and CDNs issue them (nginx and Apache by default):
+    // a client coming back to a host resumes without a certificate, whichever of the
+    // farm's thousands of connections it met first. rustls's default, a server-side cache of
+    // 256 sessions, forgot them within a second at 1,024 domains in flight.
+    config.ticketer = aws_lc_rs::Ticketer::new().expect("TLS session ticketer");
     FarmTls {
         ca_pem: ca_cert.pem(),
         config: Arc::new(config),
@@ -224,6 +229,14 @@ pub fn generate(refuse: &[&str], untrusted: &[&str]) -> FarmTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tickets, not a server-side cache: any session the farm gave can be resumed.
+    #[test]
+    fn the_farm_issues_session_tickets() {
+        let tls = generate(&[], &[]);
+        assert!(tls.config.ticketer.enabled());
+        assert!(tls.config.send_tls13_tickets > 0);
+    }
 
     #[test]
     fn the_cache_keeps_names_in_use_and_stays_bounded() {
