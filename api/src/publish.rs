@@ -1,6 +1,7 @@
-//! Announcing stored files on SNS (new files in batches, through the [`Announcer`](crate::announcer::Announcer)), and
-//! re-announcing those whose first publish failed, so that no accepted file is ever lost; and
-//! announcing retries of a file's failed results.
+//! Announcing stored files on SNS (new files in batches, through the
+//! [`Announcer`](crate::announcer::Announcer)), and re-announcing those whose first publish
+//! failed, so that no accepted file is ever lost; and announcing retries of a file's failed
+//! results.
 
 use std::time::{Duration, Instant};
 
@@ -93,12 +94,15 @@ pub async fn announce(state: &AppState, file: &files::Model) {
     }
 }
 
-/// Sends the [`Announcer`](crate::announcer::Announcer)'s batches: one `PublishBatch` of `FileUploaded` events, then one
-/// update recording those SNS took.
+/// Sends the [`Announcer`](crate::announcer::Announcer)'s batches: one `PublishBatch` of
+/// `FileUploaded` events, then one update recording those SNS took.
 #[derive(Debug, Clone)]
 pub struct SnsBatches {
+    /// The SNS client.
     pub sns: aws_sdk_sns::Client,
+    /// The file-event topic.
     pub topic_arn: String,
+    /// Where the publishes are recorded.
     pub db: DatabaseConnection,
 }
 
