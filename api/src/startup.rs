@@ -111,9 +111,9 @@ impl Application {
         self.run_until(common::shutdown::cancel_on_signal()).await
     }
 
-    /// Serves, with the announcer's batches, the re-publisher, the listener for file and key changes and the API key
-    /// cache's follower of it beside it, until `shutdown` is cancelled (which also ends every
-    /// event stream).
+    /// Serves, with the announcer's batches, the re-publisher, the listener for file and key
+    /// changes and the API key cache's follower of it beside it, until `shutdown` is cancelled
+    /// (which also ends every event stream).
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         // Subscribed before the listener starts and before any request is served, so that no
         // key change is missed.

@@ -12,12 +12,7 @@ use uuid::Uuid;
 
 /// Records that the event of `file_id` reached SNS.
 pub async fn mark_published(db: &impl ConnectionTrait, file_id: Uuid) -> Result<(), DbErr> {
-    files::Entity::update_many()
-        .col_expr(files::Column::PublishedAt, Expr::value(Utc::now()))
-        .filter(files::Column::Id.eq(file_id))
-        .exec(db)
-        .await?;
-    Ok(())
+    mark_all_published(db, &[file_id]).await
 }
 
 /// Records that the events of `file_ids` reached SNS, in one update.

@@ -310,22 +310,44 @@ mod tests {
         assert_eq!(seq_of(&db, first.id).await.change_seq, first_seq);
     }
 
+    /// A listener on `db`, its announcements (past the first `Resync`), and how to stop it.
+    struct Listening {
+        heard: broadcast::Receiver<Announcement>,
+        stop: tokio::sync::oneshot::Sender<()>,
+        listener: tokio::task::JoinHandle<Result<(), ListenError>>,
+    }
+
+    impl Listening {
+        async fn start(db: &DatabaseConnection) -> Self {
+            let (announce, mut heard) = broadcast::channel(16);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let listener = tokio::spawn({
+                let db = db.clone();
+                async move {
+                    listen(&db, announce, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                }
+            });
+            assert_eq!(heard.recv().await.expect("resync"), Announcement::Resync);
+            Self {
+                heard,
+                stop,
+                listener,
+            }
+        }
+    }
+
     #[tokio::test]
     async fn the_listener_announces_changes_and_deletions_after_a_resync() {
         let db = database().await;
         let client = client(&db).await;
-        let (announce, mut heard) = broadcast::channel(16);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let listener = tokio::spawn({
-            let db = db.clone();
-            async move {
-                listen(&db, announce, async {
-                    let _ = stopped.await;
-                })
-                .await
-            }
-        });
-        assert_eq!(heard.recv().await.expect("resync"), Announcement::Resync);
+        let Listening {
+            mut heard,
+            stop,
+            listener,
+        } = Listening::start(&db).await;
 
         let file = new_file(&db, client).await;
         assert_eq!(
@@ -369,18 +391,11 @@ mod tests {
     #[tokio::test]
     async fn the_listener_announces_a_new_key_and_a_deleted_client_but_not_a_rename() {
         let db = database().await;
-        let (announce, mut heard) = broadcast::channel(16);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let listener = tokio::spawn({
-            let db = db.clone();
-            async move {
-                listen(&db, announce, async {
-                    let _ = stopped.await;
-                })
-                .await
-            }
-        });
-        assert_eq!(heard.recv().await.expect("resync"), Announcement::Resync);
+        let Listening {
+            mut heard,
+            stop,
+            listener,
+        } = Listening::start(&db).await;
 
         let name = format!("c-{}", Uuid::now_v7());
         let (client, _) = crate::clients::create(&db, &name, false)
