@@ -276,19 +276,38 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
+/// The value of the first sample in Prometheus's text format `metrics` named `name` whose
+/// labels include every one of `labels` (each as `key="value"`).
+fn metric_value(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let held = series
+            .strip_prefix(name)?
+            .strip_prefix('{')?
+            .strip_suffix('}')?;
+        let held: Vec<&str> = held.split(',').collect();
+        labels
+            .iter()
+            .all(|label| held.contains(label))
+            .then(|| value.parse().ok())
+            .flatten()
+    })
+}
+
 /// How many `GET /files` the api itself answered within `le` seconds (a bucket bound of its
 /// `favicon_http_request_duration_seconds`), to its response head: the listing's time
 /// without the client's side.
 fn report_listings_served_within(metrics: &str, le: &str) {
-    let bucket = |bound: &str| -> Option<f64> {
-        metrics.lines().find_map(|line| {
-            let rest = line.strip_prefix("favicon_http_request_duration_seconds_bucket{")?;
-            let (labels, value) = rest.split_once("} ")?;
-            let wanted = labels.contains("method=\"GET\"")
-                && labels.contains("route=\"/files\"")
-                && labels.contains(&format!("le=\"{bound}\""));
-            wanted.then(|| value.trim().parse().ok()).flatten()
-        })
+    let bucket = |bound: &str| {
+        metric_value(
+            metrics,
+            "favicon_http_request_duration_seconds_bucket",
+            &[
+                "method=\"GET\"",
+                "route=\"/files\"",
+                &format!("le=\"{bound}\""),
+            ],
+        )
     };
     if let (Some(within), Some(all)) = (bucket(le), bucket("+Inf")) {
         let ms = le.parse::<f64>().unwrap_or_default() * 1e3;
@@ -311,16 +330,18 @@ fn report_phases(metrics: &str) {
         "mark_published",
         "list_query",
     ];
-    let value = |phase: &str, suffix: &str, quantile: Option<&str>| -> Option<f64> {
-        let labels = match quantile {
-            Some(q) => format!("{{phase=\"{phase}\",quantile=\"{q}\"}}"),
-            None => format!("{{phase=\"{phase}\"}}"),
-        };
-        let name = format!("favicon_api_phase_seconds{suffix}{labels} ");
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(&name))
-            .and_then(|number| number.trim().parse().ok())
+    let value = |phase: &str, suffix: &str, quantile: Option<&str>| {
+        let phase = format!("phase=\"{phase}\"");
+        let quantile = quantile.map(|q| format!("quantile=\"{q}\""));
+        let labels: Vec<&str> = [Some(phase.as_str()), quantile.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        metric_value(
+            metrics,
+            &format!("favicon_api_phase_seconds{suffix}"),
+            &labels,
+        )
     };
     for phase in PHASES {
         let (Some(count), Some(sum)) = (value(phase, "_count", None), value(phase, "_sum", None))
@@ -338,5 +359,45 @@ fn report_phases(metrics: &str) {
                 ms(value(phase, "", Some("0.99"))),
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_value;
+
+    const METRICS: &str = r#"favicon_api_phase_seconds{phase="auth",quantile="0.5"} 0.0016
+favicon_api_phase_seconds{phase="auth",quantile="0.99"} 0.0548
+favicon_api_phase_seconds_sum{phase="auth"} 0.25
+favicon_api_phase_seconds_count{phase="auth"} 203
+favicon_http_request_duration_seconds_bucket{method="GET",route="/files/{id}",le="0.05"} 9
+favicon_http_request_duration_seconds_bucket{method="GET",route="/files",le="0.05"} 1487
+favicon_http_request_duration_seconds_bucket{method="GET",route="/files",le="+Inf"} 1500
+"#;
+
+    #[test]
+    fn a_sample_is_found_by_its_name_and_every_label_asked_for() {
+        let value = |name: &str, labels: &[&str]| metric_value(METRICS, name, labels);
+        let phases = "favicon_api_phase_seconds";
+        assert_eq!(
+            value(phases, &[r#"phase="auth""#, r#"quantile="0.99""#]),
+            Some(0.0548)
+        );
+        assert_eq!(
+            value(&format!("{phases}_count"), &[r#"phase="auth""#]),
+            Some(203.0)
+        );
+        let buckets = "favicon_http_request_duration_seconds_bucket";
+        let files = [r#"method="GET""#, r#"route="/files""#];
+        assert_eq!(
+            value(buckets, &[files[0], files[1], r#"le="0.05""#]),
+            Some(1487.0)
+        );
+        assert_eq!(
+            value(buckets, &[files[0], files[1], r#"le="+Inf""#]),
+            Some(1500.0)
+        );
+        assert_eq!(value(phases, &[r#"phase="record""#]), None);
+        assert_eq!(value("favicon_api_phase", &[r#"phase="auth""#]), None);
     }
 }
