@@ -6,9 +6,10 @@
 use chrono::Utc;
 use entity::{FileStatus, FileType, files};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, NotSet,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement, TransactionTrait,
+    sea_query::{Expr, SimpleExpr},
 };
 use uuid::Uuid;
 
@@ -138,7 +139,9 @@ pub async fn find_for_client(
         .await
 }
 
-/// One page of a client's files, newest first, and how many there are in all.
+/// One page of a client's files, newest first, and how many there are in all. One statement
+/// (the count rides along as a subquery evaluated once), so a dashboard's listing costs one
+/// round trip to the database; only a page past the end asks for the count again.
 pub async fn list_for_client(
     db: &DatabaseConnection,
     client_id: Uuid,
@@ -146,20 +149,37 @@ pub async fn list_for_client(
     page: u64,
     limit: u64,
 ) -> Result<(Vec<files::Model>, u64), DbErr> {
-    let mut query = files::Entity::find().filter(files::Column::ClientId.eq(client_id));
+    let mut matching = files::Entity::find().filter(files::Column::ClientId.eq(client_id));
     if let Some(status) = status {
-        query = query.filter(files::Column::Status.eq(status));
+        matching = matching.filter(files::Column::Status.eq(status));
     }
-    let total = query.clone().count(db).await?;
-    let items = query
+    let count = matching
+        .clone()
+        .select_only()
+        .column_as(files::Column::Id.count(), TOTAL)
+        .into_query();
+    let page_with_total = matching
+        .clone()
+        .column_as(SimpleExpr::SubQuery(None, Box::new(count.into())), TOTAL)
         .order_by_desc(files::Column::CreatedAt)
         .order_by_desc(files::Column::Id)
         .offset((page - 1) * limit)
-        .limit(limit)
-        .all(db)
-        .await?;
+        .limit(limit);
+    let rows = db.query_all(page_with_total.as_query()).await?;
+    let total = match rows.first() {
+        Some(row) => u64::try_from(row.try_get::<i64>("", TOTAL)?).unwrap_or(0),
+        None if page == 1 => 0,
+        None => matching.count(db).await?,
+    };
+    let items = rows
+        .iter()
+        .map(|row| files::Model::from_query_result(row, ""))
+        .collect::<Result<_, _>>()?;
     Ok((items, total))
 }
+
+/// The column carrying the matching files' count beside each row of a listing.
+const TOTAL: &str = "total";
 
 /// How many files `client_id` has in each status (statuses without files are left out).
 pub async fn count_by_status(

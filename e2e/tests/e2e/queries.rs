@@ -28,6 +28,15 @@ async fn files_are_listed_newest_first_by_status_with_pagination() {
     assert_eq!(ids, [third.as_str(), second.as_str()]);
     let (_, page2) = app.get_json("/files?status=COMPLETED&page=2&limit=2").await;
     assert_eq!(page2["items"][0]["id"], first.as_str());
+    assert_eq!(page2["total"], 3);
+    // A page past the end is empty and still tells how many there are.
+    let (status, past_the_end) = app.get_json("/files?status=COMPLETED&page=3&limit=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(past_the_end["items"], serde_json::json!([]));
+    assert_eq!(past_the_end["total"], 3);
+    let (_, all) = app.get_json("/files?limit=1").await;
+    assert_eq!(all["total"], 3);
+    assert_eq!(all["items"][0]["id"], third.as_str());
     let (_, pending) = app.get_json("/files?status=PENDING").await;
     assert_eq!(pending["total"], 0);
 
