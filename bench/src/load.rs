@@ -250,7 +250,7 @@ fn list_until(
                 break;
             }
             let dashboard = dashboard.clone();
-            let path = format!("/files?status={}&page=1&per_page=20", statuses[n % 4]);
+            let path = format!("/files?status={}&page=1&limit=20", statuses[n % 4]);
             requests.spawn(async move {
                 let sent = Instant::now();
                 let response = dashboard.get(&dashboard.api_key, &path).await;
