@@ -39,6 +39,12 @@ export function progressText(progress) {
   return `${progress.percent.toFixed(1)}% (${progress.processed} of ${progress.total})`;
 }
 
+/** Where a paged list is: "Page 2 of 5 (41 files)", "Page 1 of 1 (1 file)". */
+export function pageText(page, perPage, total, singular, plural) {
+  const pages = Math.max(1, Math.ceil(total / perPage));
+  return `Page ${page} of ${pages} (${total} ${total === 1 ? singular : plural})`;
+}
+
 /** A status as people read it: "COMPLETED" → "Completed". */
 export function statusLabel(status) {
   return status.charAt(0) + status.slice(1).toLowerCase();

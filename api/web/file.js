@@ -3,7 +3,7 @@
 // icons themselves when the results name them (`icon_url`).
 
 import * as api from "./api.js";
-import { el, byId, announce, progressText, statusLabel } from "./dom.js";
+import { el, byId, announce, pageText, progressText, statusLabel } from "./dom.js";
 
 const PER_PAGE = 25;
 const CATEGORIES = ["invalid_domain", "dns", "connect", "tls", "timeout", "http_status",
@@ -100,8 +100,8 @@ async function loadResults() {
     total = results.total;
     byId("results-table").tBodies[0].replaceChildren(...results.items.map(resultRow));
     byId("results-empty").hidden = results.items.length > 0;
-    byId("results-page").textContent = total === 0 ? "" :
-      `Page ${page} of ${Math.max(1, Math.ceil(total / PER_PAGE))} (${total} results)`;
+    byId("results-page").textContent =
+      total === 0 ? "" : pageText(page, PER_PAGE, total, "result", "results");
     byId("results-prev").disabled = page <= 1;
     byId("results-next").disabled = page * PER_PAGE >= total;
   } catch (error) {

@@ -2,7 +2,7 @@
 // with upload progress), and a table of files, newest first, paged, with live progress bars.
 
 import * as api from "./api.js";
-import { el, byId, announce, progressText, statusLabel, when } from "./dom.js";
+import { el, byId, announce, pageText, progressText, statusLabel, when } from "./dom.js";
 
 const PAGE_SIZE = 10;
 const STATUS_ORDER = ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"];
@@ -60,8 +60,8 @@ async function load() {
     total = list.total;
     renderCounts(counts);
     renderRows(list.items);
-    byId("files-page").textContent = total === 0 ? "" :
-      `Page ${page} of ${Math.max(1, Math.ceil(total / PAGE_SIZE))} (${total} files)`;
+    byId("files-page").textContent =
+      total === 0 ? "" : pageText(page, PAGE_SIZE, total, "file", "files");
     byId("files-prev").disabled = page <= 1;
     byId("files-next").disabled = page * PAGE_SIZE >= total;
   } catch (error) {

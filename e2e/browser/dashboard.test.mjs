@@ -138,6 +138,7 @@ async function run(page, context) {
       const count = document.querySelector('#counts [data-status="COMPLETED"] .count-number');
       return count && count.textContent === "1";
     });
+    assert.equal(await page.locator("#files-page").textContent(), "Page 1 of 1 (1 file)");
   });
 
   await step(page, "file-page", async () => {
@@ -155,7 +156,7 @@ async function run(page, context) {
       (rows) => rows.map((row) => row.dataset.status));
     assert.deepEqual([...new Set(statuses)], ["failed"]);
     await page.selectOption("#result-category", "invalid_domain");
-    await page.locator("#results-page", { hasText: "(1 results)" }).waitFor();
+    await page.locator("#results-page", { hasText: "(1 result)" }).waitFor();
     await page.selectOption("#result-category", "");
     await page.locator("#results-page", { hasText: "(9 results)" }).waitFor();
   });
