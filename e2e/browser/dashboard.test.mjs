@@ -147,6 +147,17 @@ async function run(page, context) {
     await page.locator("#file-status", { hasText: "Completed" }).waitFor();
     await page.locator("#results-table tbody tr").first().waitFor();
     assert.match(await page.locator("#results-page").textContent(), /\(39 results\)/);
+    // The stored icons of the rows in view load, and each is an image (those further down are
+    // lazy: they load as they scroll into view).
+    await page.waitForFunction(() => {
+      const images = [...document.querySelectorAll("#results-table img")]
+        .filter((img) => img.getBoundingClientRect().top < window.innerHeight);
+      return images.length > 0 && images.every((img) => img.complete);
+    });
+    const broken = await page.locator("#results-table img").evaluateAll((images) => images
+      .filter((img) => img.getBoundingClientRect().top < window.innerHeight && img.naturalWidth === 0)
+      .map((img) => img.closest("tr").querySelector(".domain").textContent));
+    assert.deepEqual(broken, [], "every icon in view is an image");
   });
 
   await step(page, "failures", async () => {
