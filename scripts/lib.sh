@@ -6,6 +6,8 @@
 # Repository root, derived from this file's location (works from any cwd).
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEV_DIR="${DEV_DIR:-$REPO_ROOT/.dev}"
+# Where cargo puts what it builds (CARGO_TARGET_DIR when set, as cargo does).
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 
 LOCALSTACK_PORT="${LOCALSTACK_PORT:-4566}"
 LOCALSTACK_BIND_HOST="${LOCALSTACK_BIND_HOST:-127.0.0.1}"
