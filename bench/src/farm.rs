@@ -84,13 +84,13 @@ impl FarmProcess {
     }
 }
 
-/// A binary built beside this one (`target/release/NAME`).
+/// A binary built beside this one (`target/dist/NAME`, or `target/debug/NAME`).
 pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let path = me.parent().context("executable directory")?.join(name);
     anyhow::ensure!(
         path.exists(),
-        "{} is missing: run `cargo build --release --workspace --bins` (scripts/bench does)",
+        "{} is missing: `scripts/build-release` builds every binary into target/dist (scripts/bench runs it)",
         path.display()
     );
     Ok(path)
